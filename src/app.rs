@@ -1,0 +1,100 @@
+//! Wiring: sources into the registry, the registry into the DNS handler, the handler onto the
+//! bound sockets; and the order of shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use hickory_server::Server;
+use tokio::net::{TcpListener, UdpSocket};
+use tracing::info;
+
+use crate::config::Cli;
+use crate::dns::authority::Authority;
+use crate::dns::handler::DnsHandler;
+use crate::dns::zone::ZoneSettings;
+use crate::registry::Registry;
+use crate::source::manifests::{self, ManifestSource};
+
+/// A TCP connection that sends no complete query for this long is closed.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Responses queued per TCP connection.
+const TCP_RESPONSE_BUFFER: usize = 64;
+/// How many times a port-0 listen address may retry to find a port free on both UDP and TCP.
+const PORT_PICK_ATTEMPTS: usize = 20;
+
+/// One listen address, bound for both transports.
+pub struct Listener {
+    pub udp: UdpSocket,
+    pub tcp: TcpListener,
+}
+
+/// Binds UDP and TCP on every address. With port 0, the same free port is used for both.
+pub async fn bind(addresses: &[SocketAddr]) -> anyhow::Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    for &address in addresses {
+        let listener = bind_one(address).await?;
+        info!("listening for UDP on {}", listener.udp.local_addr()?);
+        info!("listening for TCP on {}", listener.tcp.local_addr()?);
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+async fn bind_one(address: SocketAddr) -> anyhow::Result<Listener> {
+    let attempts = if address.port() == 0 {
+        PORT_PICK_ATTEMPTS
+    } else {
+        1
+    };
+    let mut last_error = None;
+    for _ in 0..attempts {
+        let tcp = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for TCP on {address}"))?;
+        let chosen = tcp.local_addr()?;
+        match UdpSocket::bind(chosen).await {
+            Ok(udp) => return Ok(Listener { udp, tcp }),
+            Err(e) => {
+                last_error = Some(
+                    anyhow::Error::new(e).context(format!("cannot listen for UDP on {chosen}")),
+                )
+            }
+        }
+    }
+    Err(last_error.expect("at least one attempt was made"))
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(cli: Cli, listeners: Vec<Listener>) -> anyhow::Result<()> {
+    let (registry, writer) = Registry::new();
+    let mut source = ManifestSource::new(cli.manifests.clone());
+    source.refresh();
+    manifests::publish(&source, &writer);
+    tokio::spawn(source.watch(writer));
+
+    let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);
+    info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, "serving the cluster zone, in-addr.arpa and ip6.arpa");
+    let mut server = Server::new(DnsHandler::new(Authority::new(zone, registry)));
+    for listener in listeners {
+        server.register_socket(listener.udp);
+        server.register_listener(listener.tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+    }
+    tokio::select! {
+        result = server.block_until_done() => result.context("DNS server stopped")?,
+        signal = shutdown_signal() => {
+            info!(signal, "shutting down");
+            server.shutdown_gracefully().await.context("DNS server did not stop cleanly")?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

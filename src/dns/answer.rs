@@ -1,0 +1,59 @@
+//! What one zone says about one question, before it becomes a DNS message.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, Record};
+
+/// NXDOMAIN and NODATA are answers, not errors: the handler turns every `Answer` into a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub rcode: ResponseCode,
+    pub answers: Vec<Record>,
+    /// The zone's SOA, for negative answers (RFC 2308 §3).
+    pub soa: Option<Record>,
+    pub additionals: Vec<Record>,
+    /// A CNAME target still to follow (it is the last record in `answers`).
+    pub chase: Option<Name>,
+}
+
+impl Answer {
+    pub fn records(answers: Vec<Record>, additionals: Vec<Record>) -> Answer {
+        Answer {
+            rcode: ResponseCode::NoError,
+            answers,
+            soa: None,
+            additionals,
+            chase: None,
+        }
+    }
+
+    /// The name exists but has no records of the asked type.
+    pub fn no_data(soa: Record) -> Answer {
+        Answer {
+            rcode: ResponseCode::NoError,
+            answers: Vec::new(),
+            soa: Some(soa),
+            additionals: Vec::new(),
+            chase: None,
+        }
+    }
+
+    /// The name does not exist, whatever the type.
+    pub fn nx_domain(soa: Record) -> Answer {
+        Answer {
+            rcode: ResponseCode::NXDomain,
+            soa: Some(soa),
+            ..Answer::no_data_without_soa()
+        }
+    }
+
+    pub fn alias(cname: Record, target: Name) -> Answer {
+        Answer {
+            chase: Some(target),
+            ..Answer::records(vec![cname], Vec::new())
+        }
+    }
+
+    fn no_data_without_soa() -> Answer {
+        Answer::records(Vec::new(), Vec::new())
+    }
+}

@@ -1,0 +1,10 @@
+//! Answering DNS questions: name parsing, per-zone answers, and the request handler.
+
+pub mod answer;
+pub mod authority;
+pub mod cluster;
+pub mod fit;
+pub mod handler;
+pub mod qname;
+pub mod reverse;
+pub mod zone;

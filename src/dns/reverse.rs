@@ -1,0 +1,51 @@
+//! PTR answers in `in-addr.arpa` and `ip6.arpa` for cluster IPs and published endpoints.
+
+use hickory_proto::rr::rdata::PTR;
+use hickory_proto::rr::{RData, Record, RecordType};
+
+use super::answer::Answer;
+use super::cluster::Question;
+use super::qname::{ReverseName, parse_reverse_name};
+use super::zone::{ZoneKind, ZoneSettings};
+use crate::registry::Snapshot;
+
+pub fn answer(
+    zone: &ZoneSettings,
+    snapshot: &Snapshot,
+    kind: ZoneKind,
+    q: &Question<'_>,
+) -> Answer {
+    let soa = || zone.soa(kind, snapshot.serial);
+    let any = q.qtype == RecordType::ANY;
+    match parse_reverse_name(q.labels, kind == ZoneKind::ReverseV4) {
+        ReverseName::Apex => match q.qtype {
+            RecordType::SOA | RecordType::ANY => Answer::records(vec![soa()], Vec::new()),
+            RecordType::NS => Answer::records(vec![zone.ns(q.name.clone())], Vec::new()),
+            _ => Answer::no_data(soa()),
+        },
+        ReverseName::Address(ip) => {
+            let targets = snapshot.reverse(ip);
+            if targets.is_empty() {
+                return Answer::nx_domain(soa());
+            }
+            if q.qtype != RecordType::PTR && !any {
+                return Answer::no_data(soa());
+            }
+            let records = targets
+                .iter()
+                .filter_map(|t| {
+                    let mut labels = Vec::with_capacity(4);
+                    labels.extend(t.host.as_deref());
+                    labels.extend([t.service.as_str(), t.namespace.as_str(), "svc"]);
+                    zone.cluster_name(&labels)
+                })
+                .map(|target| Record::from_rdata(q.name.clone(), zone.ttl, RData::PTR(PTR(target))))
+                .collect();
+            Answer::records(records, Vec::new())
+        }
+        ReverseName::Prefix(range) if snapshot.has_reverse_in(range.clone()) => {
+            Answer::no_data(soa())
+        }
+        ReverseName::Prefix(_) | ReverseName::Nonexistent => Answer::nx_domain(soa()),
+    }
+}

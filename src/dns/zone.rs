@@ -1,0 +1,104 @@
+//! The zones clusterdns is authoritative for, and what they share: apex records and TTLs.
+
+use hickory_proto::rr::rdata::{NS, SOA};
+use hickory_proto::rr::{LowerName, Name, RData, Record};
+
+use crate::config::PodMode;
+
+/// SOA timers (RFC 1912 §2.2 values, as CoreDNS uses).
+const SOA_REFRESH: i32 = 7200;
+const SOA_RETRY: i32 = 1800;
+const SOA_EXPIRE: i32 = 86400;
+/// The SOA record's own TTL is `min(ttl, 300)`.
+const SOA_MAX_TTL: u32 = 300;
+
+/// Settings every authoritative answer is built with.
+#[derive(Debug, Clone)]
+pub struct ZoneSettings {
+    /// The cluster zone, e.g. `cluster.local.`.
+    pub cluster: Name,
+    pub cluster_lower: LowerName,
+    /// TTL of every record built from Kubernetes data.
+    pub ttl: u32,
+    pub pods: PodMode,
+    /// `ns.dns.<zone>.`: the name server in SOA and NS records.
+    pub name_server: Name,
+    /// `hostmaster.<zone>.`: the SOA mailbox.
+    pub hostmaster: Name,
+    in_addr: LowerName,
+    ip6: LowerName,
+}
+
+/// The zones we answer for, found by the longest suffix of the query name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneKind {
+    Cluster,
+    ReverseV4,
+    ReverseV6,
+}
+
+impl ZoneSettings {
+    pub fn new(cluster: Name, ttl: u32, pods: PodMode) -> ZoneSettings {
+        let cluster = cluster.to_lowercase();
+        let child = |label: &str| Name::from_ascii(label).and_then(|n| n.append_domain(&cluster));
+        ZoneSettings {
+            cluster_lower: LowerName::new(&cluster),
+            name_server: child("ns.dns").expect("a valid zone has a valid ns.dns child"),
+            hostmaster: child("hostmaster").expect("a valid zone has a valid hostmaster child"),
+            cluster,
+            ttl,
+            pods,
+            in_addr: LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("static name")),
+            ip6: LowerName::new(&Name::from_ascii("ip6.arpa.").expect("static name")),
+        }
+    }
+
+    pub fn zone_of(&self, name: &LowerName) -> Option<(ZoneKind, &LowerName)> {
+        if self.cluster_lower.zone_of(name) {
+            return Some((ZoneKind::Cluster, &self.cluster_lower));
+        }
+        for (kind, apex) in [
+            (ZoneKind::ReverseV4, &self.in_addr),
+            (ZoneKind::ReverseV6, &self.ip6),
+        ] {
+            if apex.zone_of(name) {
+                return Some((kind, apex));
+            }
+        }
+        None
+    }
+
+    pub fn apex(&self, kind: ZoneKind) -> Name {
+        match kind {
+            ZoneKind::Cluster => self.cluster.clone(),
+            ZoneKind::ReverseV4 => (*self.in_addr).clone(),
+            ZoneKind::ReverseV6 => (*self.ip6).clone(),
+        }
+    }
+
+    /// `ns.dns.<zone>. hostmaster.<zone>. <serial> 7200 1800 86400 <ttl>`, owned by the apex.
+    pub fn soa(&self, kind: ZoneKind, serial: u32) -> Record {
+        let soa = SOA::new(
+            self.name_server.clone(),
+            self.hostmaster.clone(),
+            serial,
+            SOA_REFRESH,
+            SOA_RETRY,
+            SOA_EXPIRE,
+            self.ttl,
+        );
+        Record::from_rdata(self.apex(kind), self.ttl.min(SOA_MAX_TTL), RData::SOA(soa))
+    }
+
+    pub fn ns(&self, owner: Name) -> Record {
+        Record::from_rdata(owner, self.ttl, RData::NS(NS(self.name_server.clone())))
+    }
+
+    /// `<labels...>.<zone>.`
+    pub fn cluster_name(&self, labels: &[&str]) -> Option<Name> {
+        Name::from_labels(labels.iter().map(|l| l.as_bytes()))
+            .ok()?
+            .append_domain(&self.cluster)
+            .ok()
+    }
+}

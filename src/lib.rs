@@ -1,0 +1,12 @@
+//! clusterdns: a Kubernetes cluster DNS server.
+//!
+//! Data flows one way: a source ([`source`]) reads Kubernetes objects and hands trimmed copies
+//! to the [`registry`], which indexes them into an immutable snapshot swapped in atomically;
+//! the DNS handler ([`dns`]) answers each query from the current snapshot. [`app`] wires the
+//! pieces to sockets; [`config`] turns flags into settings.
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod registry;
+pub mod source;

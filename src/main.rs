@@ -1,0 +1,30 @@
+use clap::Parser;
+use clap::error::ErrorKind;
+use clusterdns::app;
+use clusterdns::config::{Cli, EXIT_USAGE};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            let _ = e.print();
+            std::process::exit(EXIT_USAGE);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(cli.log_filter()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    let result = runtime.block_on(async {
+        let listeners = app::bind(&cli.listen).await?;
+        app::run(cli, listeners).await
+    });
+    if let Err(e) = result {
+        tracing::error!("{e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,4 @@
+//! Sources of cluster data. Each builds [`crate::registry::ClusterObjects`] and hands them to
+//! the registry writer; nothing else.
+
+pub mod manifests;
