@@ -49,7 +49,7 @@ pub struct Cli {
     pub zone: Name,
 
     /// TTL in seconds of every record built from Kubernetes data (0..=3600).
-    #[arg(long = "ttl", value_name = "SECONDS", default_value_t = 5,
+    #[arg(long = "ttl", value_name = "SECONDS", default_value_t = 5, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub ttl: u32,
 

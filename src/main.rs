@@ -14,7 +14,17 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
+    for path in &cli.manifests {
+        if let Err(e) = std::fs::metadata(path) {
+            eprintln!(
+                "error: invalid value '{}' for '--manifests <PATH>': {e}",
+                path.display()
+            );
+            std::process::exit(EXIT_USAGE);
+        }
+    }
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(tracing_subscriber::EnvFilter::new(cli.log_filter()))
         .with_writer(std::io::stderr)
         .init();

@@ -40,7 +40,7 @@ impl Authority {
         let snapshot = self.registry.snapshot();
         let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
         let mut answer = self.answer_one(&snapshot, name, qtype, rotation)?;
-        self.chase(&snapshot, &mut answer, qtype, rotation);
+        self.chase(&snapshot, name, &mut answer, qtype, rotation);
         // Before the first complete view of the cluster, a missing name may only be missing
         // from us: NXDOMAIN would be cached downstream, SERVFAIL is retried.
         if !snapshot.synced && answer.rcode == ResponseCode::NXDomain {
@@ -78,11 +78,18 @@ impl Authority {
     /// rcode and SOA become those of the last name in the chain (RFC 6604 §3). A target outside
     /// our zones, a loop or too many hops ends the chain with what we have: the CNAME is never
     /// dropped.
-    fn chase(&self, snapshot: &Snapshot, answer: &mut Answer, qtype: RecordType, rotation: usize) {
-        let mut seen: Vec<LowerName> = Vec::new();
+    fn chase(
+        &self,
+        snapshot: &Snapshot,
+        name: &Name,
+        answer: &mut Answer,
+        qtype: RecordType,
+        rotation: usize,
+    ) {
+        let mut seen = vec![LowerName::new(name)];
         while let Some(target) = answer.chase.take() {
             let lower = LowerName::new(&target);
-            if seen.len() >= MAX_CNAME_HOPS || seen.contains(&lower) {
+            if seen.len() > MAX_CNAME_HOPS || seen.contains(&lower) {
                 break;
             }
             seen.push(lower);

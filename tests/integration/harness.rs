@@ -1,0 +1,257 @@
+//! Starts the real `clusterdns` binary on a free loopback port with manifests written by the
+//! test, and queries it with hickory's DNS client over UDP and TCP. The process is killed on
+//! drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_net::DnsHandle;
+use hickory_net::proto::op::{DnsRequest, DnsRequestOptions, Edns, Message, Query};
+use hickory_net::proto::rr::{Name, RData, Record, RecordType};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::xfer::FirstAnswer;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_clusterdns");
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// How a query is sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Ask {
+    pub transport: Transport,
+    /// `Some(size)` adds an OPT record advertising that payload.
+    pub edns: Option<u16>,
+}
+
+pub const UDP: Ask = Ask {
+    transport: Transport::Udp,
+    edns: None,
+};
+pub const TCP: Ask = Ask {
+    transport: Transport::Tcp,
+    edns: None,
+};
+
+pub struct DnsServer {
+    child: Child,
+    pub addr: SocketAddr,
+    logs: Arc<Mutex<Vec<String>>>,
+    dir: tempfile::TempDir,
+    provider: TokioRuntimeProvider,
+}
+
+impl DnsServer {
+    /// Writes `files` (name, contents) into a fresh folder and serves it with `args` added.
+    pub fn start(files: &[(&str, &str)], args: &[&str]) -> DnsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write manifest");
+        }
+        let manifests = dir.path().to_str().expect("utf-8 temp path").to_string();
+        let mut all_args = vec!["--manifests", manifests.as_str(), "--listen", "127.0.0.1:0"];
+        all_args.extend_from_slice(args);
+        Self::spawn(dir, &all_args)
+    }
+
+    fn spawn(dir: tempfile::TempDir, args: &[&str]) -> DnsServer {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start clusterdns");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut server = DnsServer {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            logs,
+            dir,
+            provider: TokioRuntimeProvider::default(),
+        };
+        let line = server.wait_for_log("listening for UDP on ", START_TIMEOUT);
+        let line = line.unwrap_or_else(|| {
+            panic!(
+                "clusterdns did not start; logs:\n{}",
+                server.logs().join("\n")
+            )
+        });
+        server.addr = line
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("address in the listening line");
+        server
+            .wait_for_log("serving the cluster zone", START_TIMEOUT)
+            .expect("cluster zone served");
+        server
+    }
+
+    pub fn manifest_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn manifest_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// The first log line containing `needle`, waiting up to `timeout` for it.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self
+                .logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return Some(line.clone());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub async fn query(&self, name: &str, rtype: RecordType) -> Message {
+        self.ask(name, rtype, UDP).await
+    }
+
+    pub async fn ask(&self, name: &str, rtype: RecordType, ask: Ask) -> Message {
+        let mut message = Message::query();
+        message.add_query(Query::query(
+            Name::from_ascii(name).expect("query name"),
+            rtype,
+        ));
+        message.metadata.recursion_desired = true;
+        if let Some(size) = ask.edns {
+            let mut edns = Edns::new();
+            edns.set_max_payload(size);
+            message.set_edns(edns);
+        }
+        self.exchange(message, ask.transport).await
+    }
+
+    pub async fn exchange(&self, message: Message, transport: Transport) -> Message {
+        let request = DnsRequest::new(message, DnsRequestOptions::default());
+        let response = match transport {
+            Transport::Udp => {
+                let udp = UdpClientStream::builder(self.addr, self.provider.clone())
+                    .with_timeout(Some(QUERY_TIMEOUT))
+                    .exchange();
+                udp.send(request).first_answer().await
+            }
+            Transport::Tcp => {
+                let tcp = TcpClientStream::exchange(
+                    self.addr,
+                    None,
+                    QUERY_TIMEOUT,
+                    None,
+                    self.provider.clone(),
+                )
+                .await
+                .expect("TCP connection");
+                tcp.send(request).first_answer().await
+            }
+        };
+        response.expect("a DNS response").into_message()
+    }
+
+    /// Polls `name` until `done` holds for the response, or `timeout` passes.
+    pub async fn eventually(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        timeout: Duration,
+        done: impl Fn(&Message) -> bool,
+    ) -> Message {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let response = self.query(name, rtype).await;
+            if done(&response) || Instant::now() > deadline {
+                return response;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary with `args` to completion: (exit code, stderr).
+pub fn run_to_exit(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BINARY)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run clusterdns");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Answer records as zone-file text (`name ttl IN type rdata`), sorted, for whole-set asserts.
+pub fn texts(records: &[Record]) -> Vec<String> {
+    let mut out: Vec<String> = records
+        .iter()
+        .map(|r| {
+            r.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The rdata of answer records, as text, sorted.
+pub fn rdatas(records: &[Record]) -> Vec<String> {
+    let mut out: Vec<String> = records.iter().map(|r| r.data.to_string()).collect();
+    out.sort();
+    out
+}
+
+pub fn soa_serial(message: &Message) -> Option<u32> {
+    message
+        .authorities
+        .iter()
+        .chain(&message.answers)
+        .find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real binary, real sockets, hickory's DNS client.
+
+mod cli;
+mod fixture;
+mod harness;
+mod manifests_reload;
+mod spec_names;
+mod spec_negative;
+mod transport;
