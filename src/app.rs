@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hickory_server::Server;
-use tokio::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::Cli;
@@ -15,6 +19,7 @@ use crate::dns::handler::DnsHandler;
 use crate::dns::zone::ZoneSettings;
 use crate::registry::Registry;
 use crate::source::manifests::{self, ManifestSource};
+use crate::udp;
 
 /// A TCP connection that sends no complete query for this long is closed.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,43 +28,34 @@ const TCP_RESPONSE_BUFFER: usize = 64;
 /// How many times a port-0 listen address may retry to find a port free on both UDP and TCP.
 const PORT_PICK_ATTEMPTS: usize = 20;
 
-/// One listen address, bound for both transports.
+/// One listen address, bound for both transports: one UDP socket per worker, one TCP listener.
 pub struct Listener {
-    pub udp: UdpSocket,
+    pub udp: Vec<UdpSocket>,
     pub tcp: TcpListener,
 }
 
 /// Binds UDP and TCP on every address. With port 0, the same free port is used for both.
-pub async fn bind(addresses: &[SocketAddr]) -> anyhow::Result<Vec<Listener>> {
+pub async fn bind(addresses: &[SocketAddr], udp_workers: usize) -> anyhow::Result<Vec<Listener>> {
     let mut listeners = Vec::new();
     for &address in addresses {
-        let listener = bind_one(address).await?;
-        info!("listening for UDP on {}", listener.udp.local_addr()?);
+        let listener = bind_one(address, udp_workers).await?;
+        info!("listening for UDP on {}", listener.udp[0].local_addr()?);
         info!("listening for TCP on {}", listener.tcp.local_addr()?);
         listeners.push(listener);
     }
     Ok(listeners)
 }
 
-async fn bind_one(address: SocketAddr) -> anyhow::Result<Listener> {
-    let attempts = if address.port() == 0 {
-        PORT_PICK_ATTEMPTS
-    } else {
-        1
-    };
+async fn bind_one(address: SocketAddr, udp_workers: usize) -> anyhow::Result<Listener> {
+    let attempts = if address.port() == 0 { PORT_PICK_ATTEMPTS } else { 1 };
     let mut last_error = None;
     for _ in 0..attempts {
-        let tcp = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen for TCP on {address}"))?;
+        let tcp = TcpListener::bind(address).await.with_context(|| format!("cannot listen for TCP on {address}"))?;
         let chosen = tcp.local_addr()?;
-        match UdpSocket::bind(chosen).await {
+        let shared = udp_workers > 1;
+        match (0..udp_workers.max(1)).map(|_| udp::bind(chosen, shared)).collect::<std::io::Result<Vec<_>>>() {
             Ok(udp) => return Ok(Listener { udp, tcp }),
-            Err(e) => {
-                last_error = Some(
-                    anyhow::Error::new(e).context(format!("cannot listen for UDP on {chosen}")),
-                )
-            }
+            Err(e) => last_error = Some(anyhow::Error::new(e).context(format!("cannot listen for UDP on {chosen}"))),
         }
     }
     Err(last_error.expect("at least one attempt was made"))
@@ -74,20 +70,30 @@ pub async fn run(cli: Cli, listeners: Vec<Listener>) -> anyhow::Result<()> {
     tokio::spawn(source.watch(writer));
 
     let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);
-    info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, "serving the cluster zone, in-addr.arpa and ip6.arpa");
-    let mut server = Server::new(DnsHandler::new(Authority::new(zone, registry)));
+    info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),
+        "serving the cluster zone, in-addr.arpa and ip6.arpa");
+    let handler = DnsHandler::new(Authority::new(zone, registry));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut udp_workers = Vec::new();
+    let mut server = Server::new(handler.clone());
     for listener in listeners {
-        server.register_socket(listener.udp);
+        for socket in listener.udp {
+            udp_workers.push(udp::spawn_worker(socket, handler.clone(), stop.clone())?);
+        }
         server.register_listener(listener.tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
     }
-    tokio::select! {
-        result = server.block_until_done() => result.context("DNS server stopped")?,
+    let outcome = tokio::select! {
+        result = server.block_until_done() => result.context("DNS server stopped"),
         signal = shutdown_signal() => {
             info!(signal, "shutting down");
-            server.shutdown_gracefully().await.context("DNS server did not stop cleanly")?;
+            server.shutdown_gracefully().await.context("DNS server did not stop cleanly")
         }
+    };
+    stop.store(true, Ordering::Relaxed);
+    for worker in udp_workers {
+        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
     }
-    Ok(())
+    outcome
 }
 
 async fn shutdown_signal() -> &'static str {

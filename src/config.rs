@@ -37,11 +37,7 @@ pub struct Cli {
     pub manifests: Vec<PathBuf>,
 
     /// Address to serve DNS on, over UDP and TCP. Repeatable. Port 0 picks one free port for both.
-    #[arg(
-        long = "listen",
-        value_name = "ADDR:PORT",
-        default_value = "0.0.0.0:53"
-    )]
+    #[arg(long = "listen", value_name = "ADDR:PORT", default_value = "0.0.0.0:53")]
     pub listen: Vec<SocketAddr>,
 
     /// The cluster domain.
@@ -57,6 +53,11 @@ pub struct Cli {
     #[arg(long = "pods", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
     pub pods: PodMode,
 
+    /// UDP worker threads per listen address, each with its own socket (0: one per CPU this
+    /// process may run on).
+    #[arg(long = "udp-workers", value_name = "N", default_value_t = 0)]
+    pub udp_workers: usize,
+
     /// Log filter: a level (error, warn, info, debug, trace) or a tracing directive such as
     /// `info,clusterdns::source=debug`. `debug` logs every query.
     #[arg(long = "log-level", value_name = "LEVEL", default_value = "info", value_parser = parse_log_level)]
@@ -68,8 +69,7 @@ fn parse_zone(s: &str) -> Result<Name, String> {
     if trimmed.is_empty() {
         return Err("the zone must not be the root".into());
     }
-    let mut name =
-        Name::from_ascii(trimmed).map_err(|e| format!("{s:?} is not a valid domain name: {e}"))?;
+    let mut name = Name::from_ascii(trimmed).map_err(|e| format!("{s:?} is not a valid domain name: {e}"))?;
     name.set_fqdn(true);
     Ok(name.to_lowercase())
 }
@@ -82,16 +82,20 @@ fn parse_log_level(s: &str) -> Result<String, String> {
 }
 
 impl Cli {
+    pub fn udp_workers(&self) -> usize {
+        match self.udp_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The tracing filter: the user's level, with hickory's per-response logs kept quiet unless
     /// a directive names them.
     pub fn log_filter(&self) -> String {
         if self.log_level.contains('=') {
             self.log_level.clone()
         } else {
-            format!(
-                "{},hickory_server=warn,hickory_proto=warn,hickory_net=warn",
-                self.log_level
-            )
+            format!("{},hickory_server=warn,hickory_proto=warn,hickory_net=warn", self.log_level)
         }
     }
 }
@@ -110,10 +114,7 @@ mod tests {
         assert_eq!(cli.zone, Name::from_ascii("cluster.local.").unwrap());
         assert_eq!(cli.ttl, 5);
         assert_eq!(cli.pods, PodMode::Disabled);
-        assert_eq!(
-            cli.listen,
-            vec!["0.0.0.0:53".parse::<SocketAddr>().unwrap()]
-        );
+        assert_eq!(cli.listen, vec!["0.0.0.0:53".parse::<SocketAddr>().unwrap()]);
     }
 
     #[test]
@@ -121,15 +122,9 @@ mod tests {
         for (args, flag) in [
             (&["--manifests", "x", "--ttl", "3601"][..], "--ttl"),
             (&["--manifests", "x", "--pods", "sometimes"][..], "--pods"),
-            (
-                &["--manifests", "x", "--listen", "localhost"][..],
-                "--listen",
-            ),
+            (&["--manifests", "x", "--listen", "localhost"][..], "--listen"),
             (&["--manifests", "x", "--zone", "."][..], "--zone"),
-            (
-                &["--manifests", "x", "--log-level", "loud=="][..],
-                "--log-level",
-            ),
+            (&["--manifests", "x", "--log-level", "loud=="][..], "--log-level"),
             (&[][..], "--manifests"),
         ] {
             let err = parse(args).unwrap_err().to_string();

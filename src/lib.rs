@@ -10,3 +10,4 @@ pub mod config;
 pub mod dns;
 pub mod registry;
 pub mod source;
+pub mod udp;

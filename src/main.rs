@@ -6,9 +6,7 @@ use clusterdns::config::{Cli, EXIT_USAGE};
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
-            e.exit()
-        }
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
         Err(e) => {
             let _ = e.print();
             std::process::exit(EXIT_USAGE);
@@ -16,10 +14,7 @@ fn main() {
     };
     for path in &cli.manifests {
         if let Err(e) = std::fs::metadata(path) {
-            eprintln!(
-                "error: invalid value '{}' for '--manifests <PATH>': {e}",
-                path.display()
-            );
+            eprintln!("error: invalid value '{}' for '--manifests <PATH>': {e}", path.display());
             std::process::exit(EXIT_USAGE);
         }
     }
@@ -30,7 +25,7 @@ fn main() {
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     let result = runtime.block_on(async {
-        let listeners = app::bind(&cli.listen).await?;
+        let listeners = app::bind(&cli.listen, cli.udp_workers()).await?;
         app::run(cli, listeners).await
     });
     if let Err(e) = result {

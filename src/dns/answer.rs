@@ -17,13 +17,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn records(answers: Vec<Record>, additionals: Vec<Record>) -> Answer {
-        Answer {
-            rcode: ResponseCode::NoError,
-            answers,
-            soa: None,
-            additionals,
-            chase: None,
-        }
+        Answer { rcode: ResponseCode::NoError, answers, soa: None, additionals, chase: None }
     }
 
     /// The name exists but has no records of the asked type.
@@ -39,18 +33,11 @@ impl Answer {
 
     /// The name does not exist, whatever the type.
     pub fn nx_domain(soa: Record) -> Answer {
-        Answer {
-            rcode: ResponseCode::NXDomain,
-            soa: Some(soa),
-            ..Answer::no_data_without_soa()
-        }
+        Answer { rcode: ResponseCode::NXDomain, soa: Some(soa), ..Answer::no_data_without_soa() }
     }
 
     pub fn alias(cname: Record, target: Name) -> Answer {
-        Answer {
-            chase: Some(target),
-            ..Answer::records(vec![cname], Vec::new())
-        }
+        Answer { chase: Some(target), ..Answer::records(vec![cname], Vec::new()) }
     }
 
     fn no_data_without_soa() -> Answer {

@@ -24,11 +24,7 @@ pub struct Authority {
 
 impl Authority {
     pub fn new(zone: ZoneSettings, registry: Registry) -> Authority {
-        Authority {
-            zone,
-            registry,
-            rotation: AtomicUsize::new(0),
-        }
+        Authority { zone, registry, rotation: AtomicUsize::new(0) }
     }
 
     pub fn zone(&self) -> &ZoneSettings {
@@ -50,27 +46,14 @@ impl Authority {
         Some(answer)
     }
 
-    fn answer_one(
-        &self,
-        snapshot: &Snapshot,
-        name: &Name,
-        qtype: RecordType,
-        rotation: usize,
-    ) -> Option<Answer> {
+    fn answer_one(&self, snapshot: &Snapshot, name: &Name, qtype: RecordType, rotation: usize) -> Option<Answer> {
         let lower = LowerName::new(name);
         let (kind, apex) = self.zone.zone_of(&lower)?;
         let labels = relative_labels(&lower, apex)?;
-        let question = Question {
-            name,
-            labels: &labels,
-            qtype,
-            rotation,
-        };
+        let question = Question { name, labels: &labels, qtype, rotation };
         Some(match kind {
             ZoneKind::Cluster => cluster::answer(&self.zone, snapshot, &question),
-            ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => {
-                reverse::answer(&self.zone, snapshot, kind, &question)
-            }
+            ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => reverse::answer(&self.zone, snapshot, kind, &question),
         })
     }
 
@@ -78,14 +61,7 @@ impl Authority {
     /// rcode and SOA become those of the last name in the chain (RFC 6604 §3). A target outside
     /// our zones, a loop or too many hops ends the chain with what we have: the CNAME is never
     /// dropped.
-    fn chase(
-        &self,
-        snapshot: &Snapshot,
-        name: &Name,
-        answer: &mut Answer,
-        qtype: RecordType,
-        rotation: usize,
-    ) {
+    fn chase(&self, snapshot: &Snapshot, name: &Name, answer: &mut Answer, qtype: RecordType, rotation: usize) {
         let mut seen = vec![LowerName::new(name)];
         while let Some(target) = answer.chase.take() {
             let lower = LowerName::new(&target);

@@ -72,21 +72,13 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, q: &Question<'_>) -> Ans
         return Answer::nx_domain(soa());
     };
     if let Node::Alias(target) = node {
-        let cname = Record::from_rdata(
-            q.name.clone(),
-            zone.ttl,
-            RData::CNAME(CNAME(target.clone())),
-        );
+        let cname = Record::from_rdata(q.name.clone(), zone.ttl, RData::CNAME(CNAME(target.clone())));
         return match q.qtype {
             RecordType::CNAME => Answer::records(vec![cname], Vec::new()),
             _ => Answer::alias(cname, target.clone()),
         };
     }
-    let types: &[RecordType] = if q.qtype == RecordType::ANY {
-        &ANY_ORDER
-    } else {
-        &[q.qtype]
-    };
+    let types: &[RecordType] = if q.qtype == RecordType::ANY { &ANY_ORDER } else { &[q.qtype] };
     for &qtype in types {
         let (answers, additionals) = rrset(zone, snapshot, &parsed, &node, q, qtype);
         if !answers.is_empty() {
@@ -98,11 +90,7 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, q: &Question<'_>) -> Ans
 
 /// The node a name refers to, or `None` when the name does not exist (RFC 8020: nothing below
 /// a missing name exists either).
-fn resolve<'s>(
-    zone: &ZoneSettings,
-    snapshot: &'s Snapshot,
-    name: &ClusterName<'_>,
-) -> Option<Node<'s>> {
+fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'_>) -> Option<Node<'s>> {
     use ClusterName as N;
     let exists = |yes: bool| yes.then_some(Node::Empty);
     match *name {
@@ -119,31 +107,15 @@ fn resolve<'s>(
         }
         N::Namespace { namespace } => exists(snapshot.namespace(namespace).is_some()),
         N::Service { namespace, service } => service_node(snapshot.service(namespace, service)?),
-        N::Endpoint {
-            namespace,
-            service,
-            host,
-        } => {
+        N::Endpoint { namespace, service, host } => {
             let entry = snapshot.service(namespace, service)?;
-            let ips: Vec<IpAddr> = entry
-                .endpoints
-                .iter()
-                .filter(|e| e.host == host)
-                .map(|e| e.ip)
-                .collect();
+            let ips: Vec<IpAddr> = entry.endpoints.iter().filter(|e| e.host == host).map(|e| e.ip).collect();
             (!ips.is_empty()).then_some(Node::Addresses { ips, rotate: true })
         }
-        N::SrvProtocol {
-            namespace,
-            service,
-            protocol,
-        } => exists(!srv_targets(snapshot.service(namespace, service)?, None, protocol).is_empty()),
-        N::Srv {
-            namespace,
-            service,
-            port,
-            protocol,
-        } => {
+        N::SrvProtocol { namespace, service, protocol } => {
+            exists(!srv_targets(snapshot.service(namespace, service)?, None, protocol).is_empty())
+        }
+        N::Srv { namespace, service, port, protocol } => {
             let entry = snapshot.service(namespace, service)?;
             let targets = srv_targets(entry, Some(port), protocol);
             (!targets.is_empty()).then_some(Node::Srv { entry, targets })
@@ -159,10 +131,7 @@ fn resolve<'s>(
                 PodMode::Insecure => true,
                 PodMode::Verified => ns.pod_ips.contains(&ip),
             };
-            known.then(|| Node::Addresses {
-                ips: vec![ip],
-                rotate: false,
-            })
+            known.then(|| Node::Addresses { ips: vec![ip], rotate: false })
         }
         N::Nonexistent => None,
     }
@@ -170,17 +139,13 @@ fn resolve<'s>(
 
 fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {
     match &entry.service.kind {
-        ServiceKind::ClusterIp(ips) => Some(Node::Addresses {
-            ips: ips.clone(),
-            rotate: false,
-        }),
+        ServiceKind::ClusterIp(ips) => Some(Node::Addresses { ips: ips.clone(), rotate: false }),
         ServiceKind::ExternalName(target) => Some(Node::Alias(target)),
         // DNS spec §2.4.1: a headless Service without ready endpoints has no name at all.
         ServiceKind::Headless if entry.endpoints.is_empty() => None,
-        ServiceKind::Headless => Some(Node::Addresses {
-            ips: entry.endpoints.iter().map(|e| e.ip).collect(),
-            rotate: true,
-        }),
+        ServiceKind::Headless => {
+            Some(Node::Addresses { ips: entry.endpoints.iter().map(|e| e.ip).collect(), rotate: true })
+        }
     }
 }
 
@@ -188,28 +153,17 @@ fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {
 /// ClusterIP: one record targeting the Service. Headless: one per published endpoint that
 /// has the port, targeting the endpoint's own name, with the endpoint's (target) port.
 fn srv_targets(entry: &ServiceEntry, port: Option<&str>, protocol: &str) -> Vec<SrvTarget> {
-    let matches = |p: &crate::registry::object::NamedPort| {
-        p.protocol == protocol && port.is_none_or(|name| p.name == name)
-    };
+    let matches =
+        |p: &crate::registry::object::NamedPort| p.protocol == protocol && port.is_none_or(|name| p.name == name);
     let mut targets: Vec<SrvTarget> = match &entry.service.kind {
-        ServiceKind::ClusterIp(ips) if !ips.is_empty() => entry
-            .service
-            .ports
-            .iter()
-            .filter(|p| matches(p))
-            .map(|p| SrvTarget {
-                host: None,
-                port: p.port,
-            })
-            .collect(),
+        ServiceKind::ClusterIp(ips) if !ips.is_empty() => {
+            entry.service.ports.iter().filter(|p| matches(p)).map(|p| SrvTarget { host: None, port: p.port }).collect()
+        }
         ServiceKind::Headless => entry
             .endpoints
             .iter()
             .flat_map(|e| {
-                e.ports.iter().filter(|p| matches(p)).map(|p| SrvTarget {
-                    host: Some(e.host.clone()),
-                    port: p.port,
-                })
+                e.ports.iter().filter(|p| matches(p)).map(|p| SrvTarget { host: Some(e.host.clone()), port: p.port })
             })
             .collect(),
         _ => Vec::new(),
@@ -230,17 +184,11 @@ fn rrset(
     let owner = || q.name.clone();
     let none = (Vec::new(), Vec::new());
     match (node, qtype) {
-        (Node::Apex, RecordType::SOA) => (
-            vec![zone.soa(ZoneKind::Cluster, snapshot.serial)],
-            Vec::new(),
-        ),
+        (Node::Apex, RecordType::SOA) => (vec![zone.soa(ZoneKind::Cluster, snapshot.serial)], Vec::new()),
         (Node::Apex, RecordType::NS) => (vec![zone.ns(owner())], Vec::new()),
         (Node::DnsVersion, RecordType::TXT) => {
             let txt = RData::TXT(TXT::new(vec![SPEC_VERSION.to_string()]));
-            (
-                vec![Record::from_rdata(owner(), SPEC_VERSION_TTL, txt)],
-                Vec::new(),
-            )
+            (vec![Record::from_rdata(owner(), SPEC_VERSION_TTL, txt)], Vec::new())
         }
         (Node::Addresses { ips, rotate }, RecordType::A | RecordType::AAAA) => {
             let mut records = address_records(&owner(), ips, qtype, zone.ttl);
@@ -278,9 +226,7 @@ fn rotate_by<T>(items: &mut [T], rotation: usize) {
 /// The Service's and namespace's labels of an SRV name.
 fn service_labels<'a>(name: &ClusterName<'a>) -> (&'a str, &'a str) {
     match *name {
-        ClusterName::Srv {
-            namespace, service, ..
-        } => (service, namespace),
+        ClusterName::Srv { namespace, service, .. } => (service, namespace),
         _ => ("", ""),
     }
 }
@@ -294,22 +240,13 @@ fn target_name(zone: &ZoneSettings, name: &ClusterName<'_>, host: Option<&str>) 
 }
 
 /// CoreDNS's weight rule: the targets of one name share 100 between them, at least 1 each.
-fn srv_records(
-    zone: &ZoneSettings,
-    name: &ClusterName<'_>,
-    owner: &Name,
-    targets: &[SrvTarget],
-) -> Vec<Record> {
+fn srv_records(zone: &ZoneSettings, name: &ClusterName<'_>, owner: &Name, targets: &[SrvTarget]) -> Vec<Record> {
     let weight = (100 / targets.len()).max(1) as u16;
     targets
         .iter()
         .filter_map(|t| {
             let target = target_name(zone, name, t.host.as_deref())?;
-            Some(Record::from_rdata(
-                owner.clone(),
-                zone.ttl,
-                RData::SRV(SRV::new(0, weight, t.port, target)),
-            ))
+            Some(Record::from_rdata(owner.clone(), zone.ttl, RData::SRV(SRV::new(0, weight, t.port, target))))
         })
         .collect()
 }
@@ -329,12 +266,7 @@ fn srv_additionals(
     for (host, ips) in &mut by_target {
         *ips = match (&entry.service.kind, host) {
             (ServiceKind::ClusterIp(cluster_ips), None) => cluster_ips.clone(),
-            (_, Some(host)) => entry
-                .endpoints
-                .iter()
-                .filter(|e| e.host == *host)
-                .map(|e| e.ip)
-                .collect(),
+            (_, Some(host)) => entry.endpoints.iter().filter(|e| e.host == *host).map(|e| e.ip).collect(),
             _ => Vec::new(),
         };
     }

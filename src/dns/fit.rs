@@ -17,13 +17,7 @@ pub struct Sections {
 }
 
 /// Trims `sections` to fit `limit` bytes; returns whether TC must be set.
-pub fn fit(
-    metadata: &Metadata,
-    queries: &[Query],
-    edns: Option<&Edns>,
-    sections: &mut Sections,
-    limit: usize,
-) -> bool {
+pub fn fit(metadata: &Metadata, queries: &[Query], edns: Option<&Edns>, sections: &mut Sections, limit: usize) -> bool {
     if upper_bound(queries, edns, sections) <= limit {
         return false;
     }
@@ -48,10 +42,7 @@ pub fn fit(
 fn drop_last_rrset(records: &mut Vec<Record>) {
     let Some(last) = records.last() else { return };
     let (name, rtype) = (last.name.clone(), last.record_type());
-    while records
-        .last()
-        .is_some_and(|r| r.record_type() == rtype && r.name == name)
-    {
+    while records.last().is_some_and(|r| r.record_type() == rtype && r.name == name) {
         records.pop();
     }
 }
@@ -61,13 +52,7 @@ fn upper_bound(queries: &[Query], edns: Option<&Edns>, s: &Sections) -> usize {
     const HEADER: usize = 12;
     const OPT: usize = 11;
     let questions: usize = queries.iter().map(|q| q.name().len() + 1 + 4).sum();
-    let records = s
-        .answers
-        .iter()
-        .chain(&s.authorities)
-        .chain(&s.additionals)
-        .map(record_bound)
-        .sum::<usize>();
+    let records = s.answers.iter().chain(&s.authorities).chain(&s.additionals).map(record_bound).sum::<usize>();
     HEADER + questions + records + edns.map_or(0, |_| OPT)
 }
 

@@ -26,29 +26,13 @@ pub enum ClusterName<'a> {
     /// `<ns>.svc.<zone>`
     Namespace { namespace: &'a str },
     /// `<svc>.<ns>.svc.<zone>`
-    Service {
-        namespace: &'a str,
-        service: &'a str,
-    },
+    Service { namespace: &'a str, service: &'a str },
     /// `<host>.<svc>.<ns>.svc.<zone>`
-    Endpoint {
-        namespace: &'a str,
-        service: &'a str,
-        host: &'a str,
-    },
+    Endpoint { namespace: &'a str, service: &'a str, host: &'a str },
     /// `_<proto>.<svc>.<ns>.svc.<zone>`, the parent of SRV names.
-    SrvProtocol {
-        namespace: &'a str,
-        service: &'a str,
-        protocol: &'a str,
-    },
+    SrvProtocol { namespace: &'a str, service: &'a str, protocol: &'a str },
     /// `_<port>._<proto>.<svc>.<ns>.svc.<zone>`
-    Srv {
-        namespace: &'a str,
-        service: &'a str,
-        port: &'a str,
-        protocol: &'a str,
-    },
+    Srv { namespace: &'a str, service: &'a str, port: &'a str, protocol: &'a str },
     /// `pod.<zone>`
     PodRoot,
     /// `<ns>.pod.<zone>`
@@ -79,12 +63,7 @@ pub fn relative_labels<'n>(name: &'n LowerName, zone: &LowerName) -> Option<Vec<
     let count = name.num_labels().checked_sub(zone.num_labels())? as usize;
     // Labels that are not UTF-8 cannot name anything in the cluster: map them to a label that
     // matches nothing rather than failing.
-    Some(
-        name.iter()
-            .take(count)
-            .map(|l| std::str::from_utf8(l).unwrap_or("\u{0}"))
-            .collect(),
-    )
+    Some(name.iter().take(count).map(|l| std::str::from_utf8(l).unwrap_or("\u{0}")).collect())
 }
 
 pub fn parse_cluster_name<'a>(labels: &[&'a str]) -> ClusterName<'a> {
@@ -98,28 +77,13 @@ pub fn parse_cluster_name<'a>(labels: &[&'a str]) -> ClusterName<'a> {
         [namespace, "svc"] => Namespace { namespace },
         [service, namespace, "svc"] => Service { namespace, service },
         [first, service, namespace, "svc"] => match first.strip_prefix('_') {
-            Some(protocol) => SrvProtocol {
-                namespace,
-                service,
-                protocol,
-            },
-            None => Endpoint {
-                namespace,
-                service,
-                host: first,
-            },
+            Some(protocol) => SrvProtocol { namespace, service, protocol },
+            None => Endpoint { namespace, service, host: first },
         },
-        [port, protocol, service, namespace, "svc"] => {
-            match (port.strip_prefix('_'), protocol.strip_prefix('_')) {
-                (Some(port), Some(protocol)) => Srv {
-                    namespace,
-                    service,
-                    port,
-                    protocol,
-                },
-                _ => Nonexistent,
-            }
-        }
+        [port, protocol, service, namespace, "svc"] => match (port.strip_prefix('_'), protocol.strip_prefix('_')) {
+            (Some(port), Some(protocol)) => Srv { namespace, service, port, protocol },
+            _ => Nonexistent,
+        },
         ["pod"] => PodRoot,
         [namespace, "pod"] => PodNamespace { namespace },
         [ip, namespace, "pod"] => match parse_dashed_ip(ip) {
@@ -135,11 +99,7 @@ pub fn parse_reverse_name(labels: &[&str], v4: bool) -> ReverseName {
     if labels.is_empty() {
         return ReverseName::Apex;
     }
-    let parsed = if v4 {
-        reverse_v4(labels)
-    } else {
-        reverse_v6(labels)
-    };
+    let parsed = if v4 { reverse_v4(labels) } else { reverse_v6(labels) };
     parsed.unwrap_or(ReverseName::Nonexistent)
 }
 
@@ -163,10 +123,7 @@ fn reverse_v4(labels: &[&str]) -> Option<ReverseName> {
 
 /// An octet as an address label writes it: decimal, no leading zeros.
 fn decimal_octet(label: &str) -> Option<u8> {
-    if label.is_empty()
-        || (label.len() > 1 && label.starts_with('0'))
-        || !label.bytes().all(|b| b.is_ascii_digit())
-    {
+    if label.is_empty() || (label.len() > 1 && label.starts_with('0')) || !label.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     label.parse().ok()
@@ -198,11 +155,7 @@ mod tests {
     use super::*;
 
     fn labels(s: &str) -> Vec<&str> {
-        if s.is_empty() {
-            Vec::new()
-        } else {
-            s.split('.').collect()
-        }
+        if s.is_empty() { Vec::new() } else { s.split('.').collect() }
     }
 
     #[test]
@@ -214,56 +167,16 @@ mod tests {
             ("ns.dns", NameServer),
             ("svc", ServiceRoot),
             ("shop.svc", Namespace { namespace: "shop" }),
-            (
-                "web.shop.svc",
-                Service {
-                    namespace: "shop",
-                    service: "web",
-                },
-            ),
-            (
-                "db-0.db.shop.svc",
-                Endpoint {
-                    namespace: "shop",
-                    service: "db",
-                    host: "db-0",
-                },
-            ),
-            (
-                "_tcp.db.shop.svc",
-                SrvProtocol {
-                    namespace: "shop",
-                    service: "db",
-                    protocol: "tcp",
-                },
-            ),
-            (
-                "_postgres._tcp.db.shop.svc",
-                Srv {
-                    namespace: "shop",
-                    service: "db",
-                    port: "postgres",
-                    protocol: "tcp",
-                },
-            ),
+            ("web.shop.svc", Service { namespace: "shop", service: "web" }),
+            ("db-0.db.shop.svc", Endpoint { namespace: "shop", service: "db", host: "db-0" }),
+            ("_tcp.db.shop.svc", SrvProtocol { namespace: "shop", service: "db", protocol: "tcp" }),
+            ("_postgres._tcp.db.shop.svc", Srv { namespace: "shop", service: "db", port: "postgres", protocol: "tcp" }),
             ("_postgres.tcp.db.shop.svc", Nonexistent),
             ("a.b.c.d.shop.svc", Nonexistent),
             ("pod", PodRoot),
             ("shop.pod", PodNamespace { namespace: "shop" }),
-            (
-                "10-1-2-3.shop.pod",
-                Pod {
-                    namespace: "shop",
-                    ip: "10.1.2.3".parse().unwrap(),
-                },
-            ),
-            (
-                "2001-db8--1.shop.pod",
-                Pod {
-                    namespace: "shop",
-                    ip: "2001:db8::1".parse().unwrap(),
-                },
-            ),
+            ("10-1-2-3.shop.pod", Pod { namespace: "shop", ip: "10.1.2.3".parse().unwrap() }),
+            ("2001-db8--1.shop.pod", Pod { namespace: "shop", ip: "2001:db8::1".parse().unwrap() }),
             ("web.shop.pod", Nonexistent),
             ("other", Nonexistent),
             ("web.shop", Nonexistent),
@@ -282,16 +195,8 @@ mod tests {
         let cases: &[(&str, bool, ReverseName)] = &[
             ("", true, ReverseName::Apex),
             ("20.0.96.10", true, ReverseName::Address(v4("10.96.0.20"))),
-            (
-                "96.10",
-                true,
-                ReverseName::Prefix(v4("10.96.0.0")..=v4("10.96.255.255")),
-            ),
-            (
-                "10",
-                true,
-                ReverseName::Prefix(v4("10.0.0.0")..=v4("10.255.255.255")),
-            ),
+            ("96.10", true, ReverseName::Prefix(v4("10.96.0.0")..=v4("10.96.255.255"))),
+            ("10", true, ReverseName::Prefix(v4("10.0.0.0")..=v4("10.255.255.255"))),
             ("01.0.96.10", true, ReverseName::Nonexistent),
             ("256.0.96.10", true, ReverseName::Nonexistent),
             ("1.20.0.96.10", true, ReverseName::Nonexistent),
@@ -304,16 +209,12 @@ mod tests {
             (
                 "8.b.d.0.1.0.0.2",
                 false,
-                ReverseName::Prefix(
-                    v4("2001:db8::")..=v4("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"),
-                ),
+                ReverseName::Prefix(v4("2001:db8::")..=v4("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")),
             ),
             (
                 "B.d.0.1.0.0.2",
                 false,
-                ReverseName::Prefix(
-                    v4("2001:db0::")..=v4("2001:dbf:ffff:ffff:ffff:ffff:ffff:ffff"),
-                ),
+                ReverseName::Prefix(v4("2001:db0::")..=v4("2001:dbf:ffff:ffff:ffff:ffff:ffff:ffff")),
             ),
             ("10.0.0.2", false, ReverseName::Nonexistent),
         ];
@@ -326,10 +227,7 @@ mod tests {
     fn relative_labels_strip_the_zone() {
         let zone: LowerName = "cluster.local.".parse().unwrap();
         let name: LowerName = "Web.Shop.svc.cluster.local.".parse().unwrap();
-        assert_eq!(
-            relative_labels(&name, &zone),
-            Some(vec!["web", "shop", "svc"])
-        );
+        assert_eq!(relative_labels(&name, &zone), Some(vec!["web", "shop", "svc"]));
         let outside: LowerName = "example.com.".parse().unwrap();
         assert_eq!(relative_labels(&outside, &zone), None);
         assert_eq!(relative_labels(&zone, &zone), Some(vec![]));

@@ -9,12 +9,7 @@ use super::qname::{ReverseName, parse_reverse_name};
 use super::zone::{ZoneKind, ZoneSettings};
 use crate::registry::Snapshot;
 
-pub fn answer(
-    zone: &ZoneSettings,
-    snapshot: &Snapshot,
-    kind: ZoneKind,
-    q: &Question<'_>,
-) -> Answer {
+pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Question<'_>) -> Answer {
     let soa = || zone.soa(kind, snapshot.serial);
     let any = q.qtype == RecordType::ANY;
     match parse_reverse_name(q.labels, kind == ZoneKind::ReverseV4) {
@@ -43,9 +38,7 @@ pub fn answer(
                 .collect();
             Answer::records(records, Vec::new())
         }
-        ReverseName::Prefix(range) if snapshot.has_reverse_in(range.clone()) => {
-            Answer::no_data(soa())
-        }
+        ReverseName::Prefix(range) if snapshot.has_reverse_in(range.clone()) => Answer::no_data(soa()),
         ReverseName::Prefix(_) | ReverseName::Nonexistent => Answer::nx_domain(soa()),
     }
 }

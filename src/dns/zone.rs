@@ -57,10 +57,7 @@ impl ZoneSettings {
         if self.cluster_lower.zone_of(name) {
             return Some((ZoneKind::Cluster, &self.cluster_lower));
         }
-        for (kind, apex) in [
-            (ZoneKind::ReverseV4, &self.in_addr),
-            (ZoneKind::ReverseV6, &self.ip6),
-        ] {
+        for (kind, apex) in [(ZoneKind::ReverseV4, &self.in_addr), (ZoneKind::ReverseV6, &self.ip6)] {
             if apex.zone_of(name) {
                 return Some((kind, apex));
             }
@@ -96,9 +93,6 @@ impl ZoneSettings {
 
     /// `<labels...>.<zone>.`
     pub fn cluster_name(&self, labels: &[&str]) -> Option<Name> {
-        Name::from_labels(labels.iter().map(|l| l.as_bytes()))
-            .ok()?
-            .append_domain(&self.cluster)
-            .ok()
+        Name::from_labels(labels.iter().map(|l| l.as_bytes())).ok()?.append_domain(&self.cluster).ok()
     }
 }

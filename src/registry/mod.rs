@@ -31,12 +31,7 @@ impl Registry {
     /// An empty, not yet synced registry and the writer that fills it.
     pub fn new() -> (Registry, RegistryWriter) {
         let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-        (
-            Registry {
-                current: current.clone(),
-            },
-            RegistryWriter { current },
-        )
+        (Registry { current: current.clone() }, RegistryWriter { current })
     }
 
     pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
@@ -61,8 +56,6 @@ impl RegistryWriter {
 
 /// The SOA serial: the current Unix time, but always moving forward.
 fn next_serial(previous: u32) -> u32 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as u32);
     now.max(previous.wrapping_add(1))
 }

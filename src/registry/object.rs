@@ -13,8 +13,7 @@ use k8s_openapi::api::discovery::v1 as discovery;
 /// Label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// Legacy annotation with the meaning of `publishNotReadyAddresses` (DNS spec §2.1).
-pub const TOLERATE_UNREADY_ANNOTATION: &str =
-    "service.alpha.kubernetes.io/tolerate-unready-endpoints";
+pub const TOLERATE_UNREADY_ANNOTATION: &str = "service.alpha.kubernetes.io/tolerate-unready-endpoints";
 /// Namespace that namespaced objects without `metadata.namespace` belong to, as with `kubectl apply`.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -33,10 +32,7 @@ pub enum ObjectError {
     #[error("addressType {0:?} is not IPv4 or IPv6")]
     BadAddressType(String),
     #[error("address {address} does not match addressType {address_type}")]
-    WrongFamily {
-        address: IpAddr,
-        address_type: &'static str,
-    },
+    WrongFamily { address: IpAddr, address_type: &'static str },
 }
 
 /// How a Service is answered.
@@ -120,34 +116,20 @@ impl ClusterObjects {
     }
 }
 
-fn name_of(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Result<String, ObjectError> {
-    meta.name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .ok_or(ObjectError::MissingName)
+fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<String, ObjectError> {
+    meta.name.clone().filter(|n| !n.is_empty()).ok_or(ObjectError::MissingName)
 }
 
 fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
-    meta.namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
+    meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
 }
 
 fn parse_ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
-    value.parse().map_err(|_| ObjectError::BadIp {
-        field,
-        value: value.to_string(),
-    })
+    value.parse().map_err(|_| ObjectError::BadIp { field, value: value.to_string() })
 }
 
 fn parse_port(field: &'static str, value: i32) -> Result<u16, ObjectError> {
-    u16::try_from(value)
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or(ObjectError::BadPort { field, value })
+    u16::try_from(value).ok().filter(|p| *p != 0).ok_or(ObjectError::BadPort { field, value })
 }
 
 /// Keeps the named ports; the protocol defaults to TCP as in the API.
@@ -166,9 +148,7 @@ fn named_port(
 }
 
 fn is_true(annotations: Option<&BTreeMap<String, String>>, key: &str) -> bool {
-    annotations
-        .and_then(|a| a.get(key))
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    annotations.and_then(|a| a.get(key)).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 impl TryFrom<&core::Service> for Service {
@@ -177,32 +157,15 @@ impl TryFrom<&core::Service> for Service {
     fn try_from(svc: &core::Service) -> Result<Self, ObjectError> {
         let name = name_of(&svc.metadata)?;
         let namespace = namespace_of(&svc.metadata);
-        let spec = svc
-            .spec
-            .as_ref()
-            .ok_or(ObjectError::MissingField { field: "spec" })?;
+        let spec = svc.spec.as_ref().ok_or(ObjectError::MissingField { field: "spec" })?;
         let kind = service_kind(spec)?;
         let mut ports = Vec::new();
         for p in spec.ports.iter().flatten() {
-            ports.extend(named_port(
-                "spec.ports[].port",
-                p.name.as_ref(),
-                p.protocol.as_ref(),
-                p.port,
-            )?);
+            ports.extend(named_port("spec.ports[].port", p.name.as_ref(), p.protocol.as_ref(), p.port)?);
         }
         let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false)
-            || is_true(
-                svc.metadata.annotations.as_ref(),
-                TOLERATE_UNREADY_ANNOTATION,
-            );
-        Ok(Service {
-            namespace,
-            name,
-            kind,
-            ports,
-            publish_not_ready,
-        })
+            || is_true(svc.metadata.annotations.as_ref(), TOLERATE_UNREADY_ANNOTATION);
+        Ok(Service { namespace, name, kind, ports, publish_not_ready })
     }
 }
 
@@ -212,9 +175,7 @@ fn service_kind(spec: &core::ServiceSpec) -> Result<ServiceKind, ObjectError> {
             .external_name
             .as_deref()
             .filter(|n| !n.is_empty())
-            .ok_or(ObjectError::MissingField {
-                field: "spec.externalName",
-            })?;
+            .ok_or(ObjectError::MissingField { field: "spec.externalName" })?;
         return external_name(target).map(ServiceKind::ExternalName);
     }
     // `clusterIPs` is authoritative when present; `clusterIP` is its first entry.
@@ -234,10 +195,7 @@ fn service_kind(spec: &core::ServiceSpec) -> Result<ServiceKind, ObjectError> {
 }
 
 fn external_name(target: &str) -> Result<Name, ObjectError> {
-    let bad = || ObjectError::BadName {
-        field: "spec.externalName",
-        value: target.to_string(),
-    };
+    let bad = || ObjectError::BadName { field: "spec.externalName", value: target.to_string() };
     let mut name = Name::from_ascii(target).map_err(|_| bad())?;
     if name.is_root() || target.starts_with('.') {
         return Err(bad());
@@ -259,41 +217,22 @@ impl TryFrom<&discovery::EndpointSlice> for EndpointSlice {
             .and_then(|l| l.get(SERVICE_NAME_LABEL))
             .filter(|s| !s.is_empty())
             .cloned()
-            .ok_or(ObjectError::MissingField {
-                field: "metadata.labels[kubernetes.io/service-name]",
-            })?;
+            .ok_or(ObjectError::MissingField { field: "metadata.labels[kubernetes.io/service-name]" })?;
         let family = match slice.address_type.as_str() {
             "IPv4" => "IPv4",
             "IPv6" => "IPv6",
             "" => {
-                return Err(ObjectError::MissingField {
-                    field: "addressType",
-                });
+                return Err(ObjectError::MissingField { field: "addressType" });
             }
             other => return Err(ObjectError::BadAddressType(other.to_string())),
         };
-        let endpoints = slice
-            .endpoints
-            .iter()
-            .map(|e| endpoint(e, family))
-            .collect::<Result<_, _>>()?;
+        let endpoints = slice.endpoints.iter().map(|e| endpoint(e, family)).collect::<Result<_, _>>()?;
         let mut ports = Vec::new();
         for p in slice.ports.iter().flatten() {
             let Some(port) = p.port else { continue };
-            ports.extend(named_port(
-                "ports[].port",
-                p.name.as_ref(),
-                p.protocol.as_ref(),
-                port,
-            )?);
+            ports.extend(named_port("ports[].port", p.name.as_ref(), p.protocol.as_ref(), port)?);
         }
-        Ok(EndpointSlice {
-            namespace,
-            name,
-            service,
-            endpoints,
-            ports,
-        })
+        Ok(EndpointSlice { namespace, name, service, endpoints, ports })
     }
 }
 
@@ -304,25 +243,14 @@ fn endpoint(e: &discovery::Endpoint, family: &'static str) -> Result<Endpoint, O
         .map(|a| {
             let ip = parse_ip("endpoints[].addresses", a)?;
             if ip.is_ipv4() != (family == "IPv4") {
-                return Err(ObjectError::WrongFamily {
-                    address: ip,
-                    address_type: family,
-                });
+                return Err(ObjectError::WrongFamily { address: ip, address_type: family });
             }
             Ok(ip)
         })
         .collect::<Result<_, _>>()?;
     let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-    let hostname = e
-        .hostname
-        .as_ref()
-        .filter(|h| !h.is_empty())
-        .map(|h| h.to_ascii_lowercase());
-    Ok(Endpoint {
-        addresses,
-        hostname,
-        ready,
-    })
+    let hostname = e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
+    Ok(Endpoint { addresses, hostname, ready })
 }
 
 impl TryFrom<&core::Pod> for Pod {
@@ -333,10 +261,7 @@ impl TryFrom<&core::Pod> for Pod {
         let name = name_of(&pod.metadata)?;
         let namespace = namespace_of(&pod.metadata);
         let status = pod.status.as_ref();
-        let finished = matches!(
-            status.and_then(|s| s.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        );
+        let finished = matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
         let mut ips = Vec::new();
         if !finished && let Some(status) = status {
             for ip in status.pod_ips.iter().flatten() {
@@ -346,11 +271,7 @@ impl TryFrom<&core::Pod> for Pod {
                 ips.push(parse_ip("status.podIP", ip)?);
             }
         }
-        Ok(Pod {
-            namespace,
-            name,
-            ips,
-        })
+        Ok(Pod { namespace, name, ips })
     }
 }
 

@@ -66,17 +66,9 @@ impl Snapshot {
         let slices = slices_by_service(&objects.endpoint_slices);
         for svc in &objects.services {
             let no_slices = Vec::new();
-            let svc_slices = slices
-                .get(&(svc.namespace.as_str(), svc.name.as_str()))
-                .unwrap_or(&no_slices);
-            let entry = ServiceEntry {
-                service: svc.clone(),
-                endpoints: served_endpoints(svc, svc_slices),
-            };
-            let services = &mut namespaces
-                .entry(svc.namespace.clone())
-                .or_default()
-                .services;
+            let svc_slices = slices.get(&(svc.namespace.as_str(), svc.name.as_str())).unwrap_or(&no_slices);
+            let entry = ServiceEntry { service: svc.clone(), endpoints: served_endpoints(svc, svc_slices) };
+            let services = &mut namespaces.entry(svc.namespace.clone()).or_default().services;
             if services.insert(svc.name.clone(), entry).is_some() {
                 warn!(namespace = %svc.namespace, service = %svc.name, "service defined twice; the last definition wins");
             }
@@ -86,19 +78,10 @@ impl Snapshot {
             namespaces.entry(slice.namespace.clone()).or_default();
         }
         for pod in &objects.pods {
-            namespaces
-                .entry(pod.namespace.clone())
-                .or_default()
-                .pod_ips
-                .extend(&pod.ips);
+            namespaces.entry(pod.namespace.clone()).or_default().pod_ips.extend(&pod.ips);
         }
         let reverse = reverse_index(&namespaces);
-        Snapshot {
-            serial,
-            synced: true,
-            namespaces,
-            reverse,
-        }
+        Snapshot { serial, synced: true, namespaces, reverse }
     }
 
     pub fn namespace(&self, name: &str) -> Option<&NamespaceEntry> {
@@ -132,10 +115,7 @@ impl Snapshot {
 fn slices_by_service(slices: &[EndpointSlice]) -> HashMap<(&str, &str), Vec<&EndpointSlice>> {
     let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
     for slice in slices {
-        by_service
-            .entry((&slice.namespace, &slice.service))
-            .or_default()
-            .push(slice);
+        by_service.entry((&slice.namespace, &slice.service)).or_default().push(slice);
     }
     by_service
 }
@@ -149,27 +129,17 @@ fn served_endpoints(svc: &Service, slices: &[&EndpointSlice]) -> Vec<ServedEndpo
     let mut served: BTreeMap<IpAddr, ServedEndpoint> = BTreeMap::new();
     for slice in slices {
         let ports: Arc<[NamedPort]> = slice.ports.clone().into();
-        for endpoint in slice
-            .endpoints
-            .iter()
-            .filter(|e| e.ready || svc.publish_not_ready)
-        {
+        for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
             for &ip in &endpoint.addresses {
                 let host = endpoint.hostname.clone().unwrap_or_else(|| dashed_ip(ip));
-                served.entry(ip).or_insert_with(|| ServedEndpoint {
-                    ip,
-                    host,
-                    ports: ports.clone(),
-                });
+                served.entry(ip).or_insert_with(|| ServedEndpoint { ip, host, ports: ports.clone() });
             }
         }
     }
     served.into_values().collect()
 }
 
-fn reverse_index(
-    namespaces: &HashMap<String, NamespaceEntry>,
-) -> BTreeMap<IpAddr, Vec<ReverseTarget>> {
+fn reverse_index(namespaces: &HashMap<String, NamespaceEntry>) -> BTreeMap<IpAddr, Vec<ReverseTarget>> {
     let mut reverse: BTreeMap<IpAddr, Vec<ReverseTarget>> = BTreeMap::new();
     for (ns, entry) in namespaces {
         for (name, svc) in &entry.services {
@@ -190,9 +160,7 @@ fn reverse_index(
     }
     // HashMap iteration order is random: sort so that answers are stable.
     for targets in reverse.values_mut() {
-        targets.sort_by(|a, b| {
-            (&a.namespace, &a.service, &a.host).cmp(&(&b.namespace, &b.service, &b.host))
-        });
+        targets.sort_by(|a, b| (&a.namespace, &a.service, &a.host).cmp(&(&b.namespace, &b.service, &b.host)));
     }
     reverse
 }
@@ -210,17 +178,9 @@ pub fn dashed_ip(ip: IpAddr) -> String {
 /// The inverse of [`dashed_ip`]; `None` when the label is not an address.
 pub fn parse_dashed_ip(label: &str) -> Option<IpAddr> {
     if label.bytes().filter(|b| *b == b'-').count() == 3 && !label.contains("--") {
-        return label
-            .replace('-', ".")
-            .parse::<std::net::Ipv4Addr>()
-            .ok()
-            .map(IpAddr::V4);
+        return label.replace('-', ".").parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4);
     }
-    label
-        .replace('-', ":")
-        .parse::<std::net::Ipv6Addr>()
-        .ok()
-        .map(IpAddr::V6)
+    label.replace('-', ":").parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 #[cfg(test)]
@@ -229,12 +189,9 @@ mod tests {
 
     #[test]
     fn dashed_ip_round_trips() {
-        for (ip, label) in [
-            ("10.0.0.1", "10-0-0-1"),
-            ("2001:db8::1", "2001-db8--1"),
-            ("2001:db8::", "2001-db8--0"),
-            ("::1", "--1"),
-        ] {
+        for (ip, label) in
+            [("10.0.0.1", "10-0-0-1"), ("2001:db8::1", "2001-db8--1"), ("2001:db8::", "2001-db8--0"), ("::1", "--1")]
+        {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(dashed_ip(ip), label);
             assert_eq!(parse_dashed_ip(label), Some(ip));
@@ -243,14 +200,7 @@ mod tests {
 
     #[test]
     fn dashed_ip_rejects_non_addresses() {
-        for label in [
-            "web",
-            "10-0-0",
-            "10-0-0-256",
-            "10-0-0-01",
-            "1-2-3-4-5",
-            "g--1",
-        ] {
+        for label in ["web", "10-0-0", "10-0-0-256", "10-0-0-01", "1-2-3-4-5", "g--1"] {
             assert_eq!(parse_dashed_ip(label), None, "{label}");
         }
     }

@@ -23,18 +23,11 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{path}: document {document}: {message}")]
-    Document {
-        path: PathBuf,
-        document: usize,
-        message: String,
-    },
+    Document { path: PathBuf, document: usize, message: String },
 }
 
 /// What a file looked like when it was last read.
@@ -56,10 +49,7 @@ pub struct ManifestSource {
 
 impl ManifestSource {
     pub fn new(roots: Vec<PathBuf>) -> ManifestSource {
-        ManifestSource {
-            roots,
-            files: BTreeMap::new(),
-        }
+        ManifestSource { roots, files: BTreeMap::new() }
     }
 
     /// Re-reads what changed and returns whether anything did. Errors are logged.
@@ -87,11 +77,7 @@ impl ManifestSource {
                 Err(e) => {
                     error!(error = %e, "manifest not loaded; its previous contents stay in service");
                     // Remember the stamp so the same broken file is reported once, not every poll.
-                    let objects = self
-                        .files
-                        .remove(&path)
-                        .map(|f| f.objects)
-                        .unwrap_or_default();
+                    let objects = self.files.remove(&path).map(|f| f.objects).unwrap_or_default();
                     self.files.insert(path, LoadedFile { stamp, objects });
                 }
             }
@@ -145,8 +131,8 @@ pub fn publish(source: &ManifestSource, writer: &RegistryWriter) {
 fn discover(roots: &[PathBuf]) -> std::io::Result<BTreeMap<PathBuf, Stamp>> {
     let mut found = BTreeMap::new();
     for root in roots {
-        let meta = std::fs::metadata(root)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", root.display())))?;
+        let meta =
+            std::fs::metadata(root).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", root.display())))?;
         if meta.is_dir() {
             walk(root, &mut found)?;
         } else {
@@ -159,10 +145,7 @@ fn discover(roots: &[PathBuf]) -> std::io::Result<BTreeMap<PathBuf, Stamp>> {
 fn walk(dir: &Path, found: &mut BTreeMap<PathBuf, Stamp>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(|n| n.starts_with('.'));
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
@@ -179,70 +162,55 @@ fn walk(dir: &Path, found: &mut BTreeMap<PathBuf, Stamp>) -> std::io::Result<()>
 }
 
 fn is_manifest(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
 fn stamp(meta: &std::fs::Metadata) -> Stamp {
-    Stamp {
-        modified: meta.modified().ok(),
-        len: meta.len(),
-    }
+    Stamp { modified: meta.modified().ok(), len: meta.len() }
 }
 
 fn load_file(path: &Path) -> Result<ClusterObjects, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.into(), source })?;
     parse_manifests(path, &text)
 }
 
 /// Parses one file's documents into trimmed objects.
 pub fn parse_manifests(path: &Path, text: &str) -> Result<ClusterObjects, ManifestError> {
-    let syntax = |message: String| ManifestError::Syntax {
-        path: path.into(),
-        message,
-    };
+    let syntax = |message: String| ManifestError::Syntax { path: path.into(), message };
     let documents: Vec<Value> = if path.extension().is_some_and(|e| e == "json") {
         vec![serde_json::from_str(text).map_err(|e| syntax(e.to_string()))?]
     } else {
-        serde_saphyr::from_multiple(text).map_err(|e| syntax(e.to_string()))?
+        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| syntax(e.to_string()))?
     };
     let mut objects = ClusterObjects::default();
     for (index, document) in documents.into_iter().enumerate() {
-        let document_error = |message: String| ManifestError::Document {
-            path: path.into(),
-            document: index + 1,
-            message,
-        };
+        let document_error =
+            |message: String| ManifestError::Document { path: path.into(), document: index + 1, message };
         add_document(path, index + 1, document, &mut objects).map_err(document_error)?;
     }
     Ok(objects)
 }
 
+/// The YAML parser's limits, raised for whole-cluster dumps (the defaults stop at 1,024
+/// documents and 250,000 nodes); its alias-expansion guards stay as they are.
+fn yaml_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = 1 << 22;
+    budget.max_nodes = 1 << 28;
+    budget.max_events = 1 << 30;
+    budget.max_total_scalar_bytes = 1 << 32;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Adds one document (an object or a `kind: List` of them).
-fn add_document(
-    path: &Path,
-    document: usize,
-    value: Value,
-    objects: &mut ClusterObjects,
-) -> Result<(), String> {
+fn add_document(path: &Path, document: usize, value: Value, objects: &mut ClusterObjects) -> Result<(), String> {
     if value.is_null() {
         return Ok(());
     }
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .ok_or("kind is missing")?
-        .to_string();
-    let api_version = value
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .ok_or("apiVersion is missing")?
-        .to_string();
+    let kind = value.get("kind").and_then(Value::as_str).ok_or("kind is missing")?.to_string();
+    let api_version = value.get("apiVersion").and_then(Value::as_str).ok_or("apiVersion is missing")?.to_string();
     if kind == "List" || kind.ends_with("List") {
         let Some(Value::Array(items)) = value.get("items").cloned() else {
             return Err(format!("{kind} has no items"));
@@ -256,10 +224,7 @@ fn add_document(
         warn!(path = %path.display(), document, kind = %kind, name = name.unwrap_or("?"), error = %e,
             "object skipped: DNS cannot use it");
     };
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let name = value.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string);
     match (api_version.as_str(), kind.as_str()) {
         ("v1", "Service") => match Service::try_from(&typed::<core::Service>(value)?) {
             Ok(svc) => objects.services.push(svc),

@@ -236,10 +236,5 @@ items:
 
 /// The fixture's files, ready for [`crate::harness::DnsServer::start`].
 pub fn files() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("namespaces.yaml", NAMESPACES),
-        ("services.yaml", SERVICES),
-        ("slices.yaml", SLICES),
-        ("pods.yaml", PODS),
-    ]
+    vec![("namespaces.yaml", NAMESPACES), ("services.yaml", SERVICES), ("slices.yaml", SLICES), ("pods.yaml", PODS)]
 }

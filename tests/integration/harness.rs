@@ -35,14 +35,8 @@ pub struct Ask {
     pub edns: Option<u16>,
 }
 
-pub const UDP: Ask = Ask {
-    transport: Transport::Udp,
-    edns: None,
-};
-pub const TCP: Ask = Ask {
-    transport: Transport::Tcp,
-    edns: None,
-};
+pub const UDP: Ask = Ask { transport: Transport::Udp, edns: None };
+pub const TCP: Ask = Ask { transport: Transport::Tcp, edns: None };
 
 pub struct DnsServer {
     child: Child,
@@ -89,21 +83,9 @@ impl DnsServer {
             provider: TokioRuntimeProvider::default(),
         };
         let line = server.wait_for_log("listening for UDP on ", START_TIMEOUT);
-        let line = line.unwrap_or_else(|| {
-            panic!(
-                "clusterdns did not start; logs:\n{}",
-                server.logs().join("\n")
-            )
-        });
-        server.addr = line
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .expect("address in the listening line");
-        server
-            .wait_for_log("serving the cluster zone", START_TIMEOUT)
-            .expect("cluster zone served");
+        let line = line.unwrap_or_else(|| panic!("clusterdns did not start; logs:\n{}", server.logs().join("\n")));
+        server.addr = line.rsplit(' ').next().unwrap().parse().expect("address in the listening line");
+        server.wait_for_log("serving the cluster zone", START_TIMEOUT).expect("cluster zone served");
         server
     }
 
@@ -123,13 +105,7 @@ impl DnsServer {
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(line) = self
-                .logs
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
+            if let Some(line) = self.logs.lock().unwrap().iter().find(|l| l.contains(needle)) {
                 return Some(line.clone());
             }
             if Instant::now() > deadline {
@@ -145,10 +121,7 @@ impl DnsServer {
 
     pub async fn ask(&self, name: &str, rtype: RecordType, ask: Ask) -> Message {
         let mut message = Message::query();
-        message.add_query(Query::query(
-            Name::from_ascii(name).expect("query name"),
-            rtype,
-        ));
+        message.add_query(Query::query(Name::from_ascii(name).expect("query name"), rtype));
         message.metadata.recursion_desired = true;
         if let Some(size) = ask.edns {
             let mut edns = Edns::new();
@@ -168,15 +141,9 @@ impl DnsServer {
                 udp.send(request).first_answer().await
             }
             Transport::Tcp => {
-                let tcp = TcpClientStream::exchange(
-                    self.addr,
-                    None,
-                    QUERY_TIMEOUT,
-                    None,
-                    self.provider.clone(),
-                )
-                .await
-                .expect("TCP connection");
+                let tcp = TcpClientStream::exchange(self.addr, None, QUERY_TIMEOUT, None, self.provider.clone())
+                    .await
+                    .expect("TCP connection");
                 tcp.send(request).first_answer().await
             }
         };
@@ -211,11 +178,7 @@ impl Drop for DnsServer {
 
 /// Runs the binary with `args` to completion: (exit code, stderr).
 pub fn run_to_exit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BINARY)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run clusterdns");
+    let out = Command::new(BINARY).args(args).stdin(Stdio::null()).output().expect("run clusterdns");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -225,15 +188,8 @@ pub fn run_to_exit(args: &[&str]) -> (i32, String, String) {
 
 /// Answer records as zone-file text (`name ttl IN type rdata`), sorted, for whole-set asserts.
 pub fn texts(records: &[Record]) -> Vec<String> {
-    let mut out: Vec<String> = records
-        .iter()
-        .map(|r| {
-            r.to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
+    let mut out: Vec<String> =
+        records.iter().map(|r| r.to_string().split_whitespace().collect::<Vec<_>>().join(" ")).collect();
     out.sort();
     out
 }
@@ -246,12 +202,8 @@ pub fn rdatas(records: &[Record]) -> Vec<String> {
 }
 
 pub fn soa_serial(message: &Message) -> Option<u32> {
-    message
-        .authorities
-        .iter()
-        .chain(&message.answers)
-        .find_map(|r| match &r.data {
-            RData::SOA(soa) => Some(soa.serial),
-            _ => None,
-        })
+    message.authorities.iter().chain(&message.answers).find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
 }

@@ -38,11 +38,7 @@ async fn existing_names_without_the_asked_type_are_nodata() {
         ("db-1.db.apps.svc.cluster.local.", RecordType::AAAA),
     ];
     for (name, rtype) in cases {
-        assert_negative(
-            &server.query(name, rtype).await,
-            ResponseCode::NoError,
-            "cluster.local.",
-        );
+        assert_negative(&server.query(name, rtype).await, ResponseCode::NoError, "cluster.local.");
     }
     let reverse_cases = [
         ("10.1.96.10.in-addr.arpa.", RecordType::A, "in-addr.arpa."),
@@ -52,11 +48,7 @@ async fn existing_names_without_the_asked_type_are_nodata() {
         ("d.f.ip6.arpa.", RecordType::PTR, "ip6.arpa."),
     ];
     for (name, rtype, owner) in reverse_cases {
-        assert_negative(
-            &server.query(name, rtype).await,
-            ResponseCode::NoError,
-            owner,
-        );
+        assert_negative(&server.query(name, rtype).await, ResponseCode::NoError, owner);
     }
 }
 
@@ -77,11 +69,7 @@ async fn missing_names_are_nxdomain_whatever_the_type() {
     ];
     for name in names {
         for rtype in [RecordType::A, RecordType::SOA, RecordType::SRV] {
-            assert_negative(
-                &server.query(name, rtype).await,
-                ResponseCode::NXDomain,
-                "cluster.local.",
-            );
+            assert_negative(&server.query(name, rtype).await, ResponseCode::NXDomain, "cluster.local.");
         }
     }
     for (name, owner) in [
@@ -90,31 +78,21 @@ async fn missing_names_are_nxdomain_whatever_the_type() {
         ("x.10.1.96.10.in-addr.arpa.", "in-addr.arpa."),
         ("f.f.ip6.arpa.", "ip6.arpa."),
     ] {
-        assert_negative(
-            &server.query(name, RecordType::PTR).await,
-            ResponseCode::NXDomain,
-            owner,
-        );
+        assert_negative(&server.query(name, RecordType::PTR).await, ResponseCode::NXDomain, owner);
     }
 }
 
 #[tokio::test]
 async fn pod_subtree_exists_only_when_pod_records_are_on() {
     let server = DnsServer::start(&fixture::files(), &["--pods", "insecure"]);
-    assert_negative(
-        &server.query("pod.cluster.local.", RecordType::A).await,
-        ResponseCode::NoError,
-        "cluster.local.",
-    );
+    assert_negative(&server.query("pod.cluster.local.", RecordType::A).await, ResponseCode::NoError, "cluster.local.");
     assert_negative(
         &server.query("apps.pod.cluster.local.", RecordType::A).await,
         ResponseCode::NoError,
         "cluster.local.",
     );
     assert_negative(
-        &server
-            .query("10-1-0-10.apps.pod.cluster.local.", RecordType::AAAA)
-            .await,
+        &server.query("10-1-0-10.apps.pod.cluster.local.", RecordType::AAAA).await,
         ResponseCode::NoError,
         "cluster.local.",
     );
@@ -124,9 +102,7 @@ async fn pod_subtree_exists_only_when_pod_records_are_on() {
         "cluster.local.",
     );
     assert_negative(
-        &server
-            .query("web.apps.pod.cluster.local.", RecordType::A)
-            .await,
+        &server.query("web.apps.pod.cluster.local.", RecordType::A).await,
         ResponseCode::NXDomain,
         "cluster.local.",
     );
@@ -136,21 +112,13 @@ async fn pod_subtree_exists_only_when_pod_records_are_on() {
 async fn question_case_is_echoed_exactly() {
     let server = DnsServer::start(&fixture::files(), &[]);
     let name = "WeB.aPPs.SVC.Cluster.LOCAL.";
-    for response in [
-        server.query(name, RecordType::A).await,
-        server.ask(name, RecordType::A, TCP).await,
-    ] {
+    for response in [server.query(name, RecordType::A).await, server.ask(name, RecordType::A, TCP).await] {
         assert_eq!(response.queries[0].name().to_string(), name);
         assert_eq!(response.answers[0].name.to_string(), name);
         assert_eq!(response.answers.len(), 1);
     }
-    let missing = server
-        .query("NoPe.APPS.svc.cluster.local.", RecordType::A)
-        .await;
-    assert_eq!(
-        missing.queries[0].name().to_string(),
-        "NoPe.APPS.svc.cluster.local."
-    );
+    let missing = server.query("NoPe.APPS.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(missing.queries[0].name().to_string(), "NoPe.APPS.svc.cluster.local.");
 }
 
 #[tokio::test]
@@ -158,11 +126,7 @@ async fn names_outside_our_zones_are_refused() {
     let server = DnsServer::start(&fixture::files(), &[]);
     for name in ["example.com.", "local.", "arpa.", "."] {
         let response = server.query(name, RecordType::A).await;
-        assert_eq!(
-            response.metadata.response_code,
-            ResponseCode::Refused,
-            "{name}"
-        );
+        assert_eq!(response.metadata.response_code, ResponseCode::Refused, "{name}");
         assert!(!response.metadata.authoritative);
     }
 }

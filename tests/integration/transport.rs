@@ -31,22 +31,9 @@ async fn large_headless_answer_truncates_over_udp_and_is_complete_over_tcp() {
 
     let plain = server.query(name, RecordType::A).await;
     assert!(plain.metadata.truncation, "TC without EDNS");
-    assert!(
-        plain.answers.is_empty(),
-        "only whole RRsets: {} answers",
-        plain.answers.len()
-    );
+    assert!(plain.answers.is_empty(), "only whole RRsets: {} answers", plain.answers.len());
 
-    let edns = server
-        .ask(
-            name,
-            RecordType::A,
-            Ask {
-                transport: Transport::Udp,
-                edns: Some(4096),
-            },
-        )
-        .await;
+    let edns = server.ask(name, RecordType::A, Ask { transport: Transport::Udp, edns: Some(4096) }).await;
     assert!(edns.metadata.truncation, "TC with EDNS 4096");
     assert!(edns.answers.is_empty());
     assert!(edns.to_vec().unwrap().len() <= 1232);
@@ -70,16 +57,7 @@ async fn additional_records_are_dropped_before_answers_without_tc() {
     }
     let server = DnsServer::start(&[("many.yaml", yaml.as_str())], &[]);
     let name = "_http._tcp.many.apps.svc.cluster.local.";
-    let udp = server
-        .ask(
-            name,
-            RecordType::SRV,
-            Ask {
-                transport: Transport::Udp,
-                edns: Some(1232),
-            },
-        )
-        .await;
+    let udp = server.ask(name, RecordType::SRV, Ask { transport: Transport::Udp, edns: Some(1232) }).await;
     assert!(!udp.metadata.truncation);
     assert_eq!(udp.answers.len(), 20);
     assert!(udp.additionals.is_empty());
@@ -90,30 +68,14 @@ async fn additional_records_are_dropped_before_answers_without_tc() {
 #[tokio::test]
 async fn edns_is_answered_only_when_asked_and_capped_at_1232() {
     let server = DnsServer::start(&fixture::files(), &[]);
-    let plain = server
-        .query("web.apps.svc.cluster.local.", RecordType::A)
-        .await;
+    let plain = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
     assert!(plain.edns.is_none());
     let edns = server
-        .ask(
-            "web.apps.svc.cluster.local.",
-            RecordType::A,
-            Ask {
-                transport: Transport::Udp,
-                edns: Some(4096),
-            },
-        )
+        .ask("web.apps.svc.cluster.local.", RecordType::A, Ask { transport: Transport::Udp, edns: Some(4096) })
         .await;
     assert_eq!(edns.edns.as_ref().map(|e| e.max_payload()), Some(1232));
     let small = server
-        .ask(
-            "web.apps.svc.cluster.local.",
-            RecordType::A,
-            Ask {
-                transport: Transport::Udp,
-                edns: Some(1000),
-            },
-        )
+        .ask("web.apps.svc.cluster.local.", RecordType::A, Ask { transport: Transport::Udp, edns: Some(1000) })
         .await;
     assert_eq!(small.edns.as_ref().map(|e| e.max_payload()), Some(1000));
 }
@@ -123,11 +85,7 @@ async fn zone_transfers_are_refused() {
     let server = DnsServer::start(&fixture::files(), &[]);
     for rtype in [RecordType::AXFR, RecordType::IXFR] {
         let response = server.ask("cluster.local.", rtype, TCP).await;
-        assert_eq!(
-            response.metadata.response_code,
-            ResponseCode::Refused,
-            "{rtype}"
-        );
+        assert_eq!(response.metadata.response_code, ResponseCode::Refused, "{rtype}");
     }
 }
 
@@ -136,19 +94,14 @@ async fn other_opcodes_are_not_implemented() {
     let server = DnsServer::start(&fixture::files(), &[]);
     let mut message = Message::query();
     message.metadata.op_code = OpCode::Notify;
-    message.add_query(Query::query(
-        Name::from_ascii("cluster.local.").unwrap(),
-        RecordType::SOA,
-    ));
+    message.add_query(Query::query(Name::from_ascii("cluster.local.").unwrap(), RecordType::SOA));
     let response = server.exchange(message, Transport::Udp).await;
     assert_eq!(response.metadata.response_code, ResponseCode::NotImp);
 }
 
 fn raw_exchange(server: &DnsServer, packet: &[u8]) -> Option<Vec<u8>> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(700)))
-        .unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
     socket.send_to(packet, server.addr).unwrap();
     let mut buf = [0u8; 4096];
     socket.recv(&mut buf).ok().map(|n| buf[..n].to_vec())
@@ -169,26 +122,15 @@ async fn malformed_packets_get_formerr_or_silence_and_the_server_keeps_serving()
     let reply = raw_exchange(&server, &truncated).expect("FORMERR for a readable header");
     let reply = Message::from_vec(&reply).unwrap();
     assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
-    assert_eq!(
-        reply.metadata.id,
-        u16::from_be_bytes([truncated[0], truncated[1]])
-    );
+    assert_eq!(reply.metadata.id, u16::from_be_bytes([truncated[0], truncated[1]]));
 
-    assert!(
-        raw_exchange(&server, &[0x12, 0x34, 0x01]).is_none(),
-        "no reply to a packet shorter than a header"
-    );
+    assert!(raw_exchange(&server, &[0x12, 0x34, 0x01]).is_none(), "no reply to a packet shorter than a header");
 
     let mut response_bit = query_bytes("web.apps.svc.cluster.local.", RecordType::A);
     response_bit[2] |= 0x80;
-    assert!(
-        raw_exchange(&server, &response_bit).is_none(),
-        "QR=1 packets are ignored"
-    );
+    assert!(raw_exchange(&server, &response_bit).is_none(), "QR=1 packets are ignored");
 
-    let healthy = server
-        .query("web.apps.svc.cluster.local.", RecordType::A)
-        .await;
+    let healthy = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
     assert_eq!(healthy.answers.len(), 1);
 }
 
@@ -196,29 +138,17 @@ async fn malformed_packets_get_formerr_or_silence_and_the_server_keeps_serving()
 async fn two_questions_are_a_format_error() {
     let server = DnsServer::start(&fixture::files(), &[]);
     let mut message = Message::query();
-    message.add_query(Query::query(
-        Name::from_ascii("web.apps.svc.cluster.local.").unwrap(),
-        RecordType::A,
-    ));
-    message.add_query(Query::query(
-        Name::from_ascii("db.apps.svc.cluster.local.").unwrap(),
-        RecordType::A,
-    ));
+    message.add_query(Query::query(Name::from_ascii("web.apps.svc.cluster.local.").unwrap(), RecordType::A));
+    message.add_query(Query::query(Name::from_ascii("db.apps.svc.cluster.local.").unwrap(), RecordType::A));
     let reply = raw_exchange(&server, &message.to_vec().unwrap()).expect("a reply");
-    assert_eq!(
-        Message::from_vec(&reply).unwrap().metadata.response_code,
-        ResponseCode::FormErr
-    );
+    assert_eq!(Message::from_vec(&reply).unwrap().metadata.response_code, ResponseCode::FormErr);
 }
 
 #[tokio::test]
 async fn unknown_edns_version_gets_badvers() {
     let server = DnsServer::start(&fixture::files(), &[]);
     let mut message = Message::query();
-    message.add_query(Query::query(
-        Name::from_ascii("web.apps.svc.cluster.local.").unwrap(),
-        RecordType::A,
-    ));
+    message.add_query(Query::query(Name::from_ascii("web.apps.svc.cluster.local.").unwrap(), RecordType::A));
     let mut edns = hickory_net::proto::op::Edns::new();
     edns.set_version(1);
     message.set_edns(edns);
