@@ -5,6 +5,7 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -42,15 +43,14 @@ pub fn spawn_worker(socket: UdpSocket, handler: DnsHandler, stop: Arc<AtomicBool
 }
 
 fn serve(socket: &UdpSocket, handler: &DnsHandler, stop: &AtomicBool) {
-    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut batch = Batch::new();
     while !stop.load(Ordering::Relaxed) {
-        match socket.recv_from(&mut buf) {
-            Ok((len, src)) => {
-                if let Some(reply) = handler.answer_datagram(&buf[..len], src)
-                    && let Err(error) = socket.send_to(&reply, src)
-                {
-                    warn!(%src, %error, "cannot send a UDP reply");
+        match batch.receive(socket) {
+            Ok(count) => {
+                for i in 0..count {
+                    batch.replies[i] = batch.source(i).and_then(|src| handler.answer_datagram(batch.packet(i), src));
                 }
+                batch.send(socket, count);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
             // ICMP errors from earlier sends surface here on some systems; the socket is fine.
@@ -60,5 +60,126 @@ fn serve(socket: &UdpSocket, handler: &DnsHandler, stop: &AtomicBool) {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+}
+
+/// Datagrams received, and replies sent, with one system call per batch (`recvmmsg`,
+/// `sendmmsg`) instead of one per datagram.
+struct Batch {
+    buffers: Vec<[u8; MAX_DATAGRAM]>,
+    addresses: Vec<libc::sockaddr_storage>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+    replies: Vec<Option<Vec<u8>>>,
+}
+
+/// Datagrams taken per `recvmmsg`.
+const BATCH: usize = 32;
+
+impl Batch {
+    fn new() -> Batch {
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let zeroed_addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let zeroed_header: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        Batch {
+            buffers: vec![[0u8; MAX_DATAGRAM]; BATCH],
+            addresses: vec![zeroed_addr; BATCH],
+            iovecs: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
+            headers: vec![zeroed_header; BATCH],
+            replies: vec![None; BATCH],
+        }
+    }
+
+    /// Waits for at least one datagram and takes up to [`BATCH`] of those already queued.
+    fn receive(&mut self, socket: &UdpSocket) -> std::io::Result<usize> {
+        for i in 0..BATCH {
+            self.iovecs[i] = libc::iovec { iov_base: self.buffers[i].as_mut_ptr().cast(), iov_len: MAX_DATAGRAM };
+            let header = &mut self.headers[i];
+            header.msg_len = 0;
+            header.msg_hdr.msg_name = (&raw mut self.addresses[i]).cast();
+            header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_hdr.msg_iov = &raw mut self.iovecs[i];
+            header.msg_hdr.msg_iovlen = 1;
+            header.msg_hdr.msg_control = std::ptr::null_mut();
+            header.msg_hdr.msg_controllen = 0;
+            header.msg_hdr.msg_flags = 0;
+        }
+        // SAFETY: every header points into buffers owned by `self`, which outlive the call and
+        // are not moved (the vectors are never resized).
+        let received = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                self.headers.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if received < 0 { Err(std::io::Error::last_os_error()) } else { Ok(received as usize) }
+    }
+
+    fn packet(&self, i: usize) -> &[u8] {
+        &self.buffers[i][..(self.headers[i].msg_len as usize).min(MAX_DATAGRAM)]
+    }
+
+    fn source(&self, i: usize) -> Option<SocketAddr> {
+        let storage = &self.addresses[i];
+        match i32::from(storage.ss_family) {
+            libc::AF_INET => {
+                // SAFETY: the kernel wrote a sockaddr_in, as ss_family says.
+                let v4: &libc::sockaddr_in = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+                let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+                Some(SocketAddr::from((ip, u16::from_be(v4.sin_port))))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the kernel wrote a sockaddr_in6, as ss_family says.
+                let v6: &libc::sockaddr_in6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+                let ip = std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr);
+                let address =
+                    std::net::SocketAddrV6::new(ip, u16::from_be(v6.sin6_port), v6.sin6_flowinfo, v6.sin6_scope_id);
+                Some(SocketAddr::V6(address))
+            }
+            _ => None,
+        }
+    }
+
+    /// Sends the replies of the first `count` datagrams, each to the address it came from.
+    fn send(&mut self, socket: &UdpSocket, count: usize) {
+        let mut pending = 0;
+        for i in 0..count {
+            let Some(reply) = self.replies[i].as_mut() else { continue };
+            self.iovecs[pending] = libc::iovec { iov_base: reply.as_mut_ptr().cast(), iov_len: reply.len() };
+            let namelen = self.headers[i].msg_hdr.msg_namelen;
+            // Reuse slot `pending` (never after `i`): its address is copied before it is overwritten.
+            self.addresses.swap(pending, i);
+            let header = &mut self.headers[pending];
+            header.msg_hdr.msg_name = (&raw mut self.addresses[pending]).cast();
+            header.msg_hdr.msg_namelen = namelen;
+            header.msg_hdr.msg_iov = &raw mut self.iovecs[pending];
+            header.msg_hdr.msg_iovlen = 1;
+            pending += 1;
+        }
+        let mut sent = 0;
+        while sent < pending {
+            // SAFETY: headers[sent..pending] point at replies and addresses owned by `self`.
+            let result = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    self.headers[sent..].as_mut_ptr(),
+                    (pending - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if result < 0 {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != ErrorKind::Interrupted {
+                    warn!(%error, "cannot send a UDP reply");
+                    sent += 1; // skip the datagram that failed and go on with the rest
+                }
+            } else {
+                sent += result as usize;
+            }
+        }
+        self.replies[..count].iter_mut().for_each(|r| *r = None);
     }
 }

@@ -4,7 +4,7 @@
 //! missing addresses as gone. Additional records are dropped first, without TC; then answer
 //! RRsets from the end, with TC, so the client retries over TCP and gets everything.
 
-use hickory_proto::op::{Edns, Message, Metadata, Query};
+use hickory_proto::op::{Edns, LowerQuery, Message, Metadata};
 use hickory_proto::rr::{RData, Record};
 use hickory_proto::serialize::binary::BinEncodable;
 
@@ -17,7 +17,13 @@ pub struct Sections {
 }
 
 /// Trims `sections` to fit `limit` bytes; returns whether TC must be set.
-pub fn fit(metadata: &Metadata, queries: &[Query], edns: Option<&Edns>, sections: &mut Sections, limit: usize) -> bool {
+pub fn fit(
+    metadata: &Metadata,
+    queries: &[LowerQuery],
+    edns: Option<&Edns>,
+    sections: &mut Sections,
+    limit: usize,
+) -> bool {
     if upper_bound(queries, edns, sections) <= limit {
         return false;
     }
@@ -48,10 +54,10 @@ fn drop_last_rrset(records: &mut Vec<Record>) {
 }
 
 /// A cheap bound on the encoded size: every name written in full, no compression.
-fn upper_bound(queries: &[Query], edns: Option<&Edns>, s: &Sections) -> usize {
+fn upper_bound(queries: &[LowerQuery], edns: Option<&Edns>, s: &Sections) -> usize {
     const HEADER: usize = 12;
     const OPT: usize = 11;
-    let questions: usize = queries.iter().map(|q| q.name().len() + 1 + 4).sum();
+    let questions: usize = queries.iter().map(|q| q.original().name().len() + 1 + 4).sum();
     let records = s.answers.iter().chain(&s.authorities).chain(&s.additionals).map(record_bound).sum::<usize>();
     HEADER + questions + records + edns.map_or(0, |_| OPT)
 }
@@ -74,9 +80,9 @@ fn record_bound(r: &Record) -> usize {
     name(&r.name) + FIXED + rdata
 }
 
-fn encoded_len(metadata: &Metadata, queries: &[Query], edns: Option<&Edns>, s: &Sections) -> usize {
+fn encoded_len(metadata: &Metadata, queries: &[LowerQuery], edns: Option<&Edns>, s: &Sections) -> usize {
     let mut message = Message::new(metadata.id, metadata.message_type, metadata.op_code);
-    message.queries = queries.to_vec();
+    message.queries = queries.iter().map(|q| q.original().clone()).collect();
     message.answers = s.answers.clone();
     message.authorities = s.authorities.clone();
     message.additionals = s.additionals.clone();

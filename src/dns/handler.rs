@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncoder};
 use hickory_server::net::runtime::Time;
@@ -103,9 +103,8 @@ impl DnsHandler {
     fn reply(&self, request: &Request, protocol: Protocol) -> Reply {
         let edns = response_edns(request);
         let (mut metadata, mut sections) = self.decide(request);
-        let queries: Vec<Query> = request.queries.queries().iter().map(|q| q.original().clone()).collect();
         let limit = size_limit(protocol, edns.as_ref());
-        metadata.truncation = fit(&metadata, &queries, edns.as_ref(), &mut sections, limit);
+        metadata.truncation = fit(&metadata, request.queries.queries(), edns.as_ref(), &mut sections, limit);
         Reply { metadata, sections, edns }
     }
 
