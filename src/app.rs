@@ -2,15 +2,14 @@
 //! bound sockets; and the order of shutdown.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context;
-use hickory_server::Server;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::Cli;
@@ -19,12 +18,8 @@ use crate::dns::handler::DnsHandler;
 use crate::dns::zone::ZoneSettings;
 use crate::registry::Registry;
 use crate::source::manifests::{self, ManifestSource};
-use crate::udp;
+use crate::{tcp, udp};
 
-/// A TCP connection that sends no complete query for this long is closed.
-const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Responses queued per TCP connection.
-const TCP_RESPONSE_BUFFER: usize = 64;
 /// How many times a port-0 listen address may retry to find a port free on both UDP and TCP.
 const PORT_PICK_ATTEMPTS: usize = 20;
 
@@ -74,26 +69,26 @@ pub async fn run(cli: Cli, listeners: Vec<Listener>) -> anyhow::Result<()> {
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
     let handler = DnsHandler::new(Authority::new(zone, registry));
     let stop = Arc::new(AtomicBool::new(false));
+    let (stop_tcp, stopped) = watch::channel(false);
     let mut udp_workers = Vec::new();
-    let mut server = Server::new(handler.clone());
+    let mut tcp_servers = Vec::new();
     for listener in listeners {
         for socket in listener.udp {
             udp_workers.push(udp::spawn_worker(socket, handler.clone(), stop.clone())?);
         }
-        server.register_listener(listener.tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+        tcp_servers.push(tokio::spawn(tcp::serve(listener.tcp, handler.clone(), stopped.clone())));
     }
-    let outcome = tokio::select! {
-        result = server.block_until_done() => result.context("DNS server stopped"),
-        signal = shutdown_signal() => {
-            info!(signal, "shutting down");
-            server.shutdown_gracefully().await.context("DNS server did not stop cleanly")
-        }
-    };
+    let signal = shutdown_signal().await;
+    info!(signal, "shutting down");
     stop.store(true, Ordering::Relaxed);
+    let _ = stop_tcp.send(true);
+    for server in tcp_servers {
+        let _ = server.await;
+    }
     for worker in udp_workers {
         let _ = tokio::task::spawn_blocking(move || worker.join()).await;
     }
-    outcome
+    Ok(())
 }
 
 async fn shutdown_signal() -> &'static str {

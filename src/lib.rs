@@ -10,4 +10,5 @@ pub mod config;
 pub mod dns;
 pub mod registry;
 pub mod source;
+pub mod tcp;
 pub mod udp;

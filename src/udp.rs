@@ -15,6 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tracing::warn;
 
 use crate::dns::handler::DnsHandler;
+use hickory_server::net::xfer::Protocol as Transport;
 
 /// How often an idle worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -48,7 +49,8 @@ fn serve(socket: &UdpSocket, handler: &DnsHandler, stop: &AtomicBool) {
         match batch.receive(socket) {
             Ok(count) => {
                 for i in 0..count {
-                    batch.replies[i] = batch.source(i).and_then(|src| handler.answer_datagram(batch.packet(i), src));
+                    batch.replies[i] =
+                        batch.source(i).and_then(|src| handler.answer(batch.packet(i), src, Transport::Udp));
                 }
                 batch.send(socket, count);
             }

@@ -31,12 +31,13 @@ impl Authority {
         &self.zone
     }
 
-    /// The answer for a name in one of our zones, or `None` when the name is not ours.
-    pub fn answer(&self, name: &Name, qtype: RecordType) -> Option<Answer> {
+    /// The answer for a name in one of our zones, or `None` when the name is not ours. `name`
+    /// is the name as asked (its case is echoed in owner names), `lower` the same lower-cased.
+    pub fn answer(&self, name: &Name, lower: &LowerName, qtype: RecordType) -> Option<Answer> {
         let snapshot = self.registry.snapshot();
         let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
-        let mut answer = self.answer_one(&snapshot, name, qtype, rotation)?;
-        self.chase(&snapshot, name, &mut answer, qtype, rotation);
+        let mut answer = self.answer_one(&snapshot, name, lower, qtype, rotation)?;
+        self.chase(&snapshot, lower, &mut answer, qtype, rotation);
         // Before the first complete view of the cluster, a missing name may only be missing
         // from us: NXDOMAIN would be cached downstream, SERVFAIL is retried.
         if !snapshot.synced && answer.rcode == ResponseCode::NXDomain {
@@ -46,10 +47,16 @@ impl Authority {
         Some(answer)
     }
 
-    fn answer_one(&self, snapshot: &Snapshot, name: &Name, qtype: RecordType, rotation: usize) -> Option<Answer> {
-        let lower = LowerName::new(name);
-        let (kind, apex) = self.zone.zone_of(&lower)?;
-        let labels = relative_labels(&lower, apex)?;
+    fn answer_one(
+        &self,
+        snapshot: &Snapshot,
+        name: &Name,
+        lower: &LowerName,
+        qtype: RecordType,
+        rotation: usize,
+    ) -> Option<Answer> {
+        let (kind, apex) = self.zone.zone_of(lower)?;
+        let labels = relative_labels(lower, apex)?;
         let question = Question { name, labels: &labels, qtype, rotation };
         Some(match kind {
             ZoneKind::Cluster => cluster::answer(&self.zone, snapshot, &question),
@@ -61,17 +68,18 @@ impl Authority {
     /// rcode and SOA become those of the last name in the chain (RFC 6604 §3). A target outside
     /// our zones, a loop or too many hops ends the chain with what we have: the CNAME is never
     /// dropped.
-    fn chase(&self, snapshot: &Snapshot, name: &Name, answer: &mut Answer, qtype: RecordType, rotation: usize) {
-        let mut seen = vec![LowerName::new(name)];
+    fn chase(&self, snapshot: &Snapshot, name: &LowerName, answer: &mut Answer, qtype: RecordType, rotation: usize) {
+        if answer.chase.is_none() {
+            return;
+        }
+        let mut seen = vec![name.clone()];
         while let Some(target) = answer.chase.take() {
             let lower = LowerName::new(&target);
             if seen.len() > MAX_CNAME_HOPS || seen.contains(&lower) {
                 break;
             }
+            let Some(next) = self.answer_one(snapshot, &target, &lower, qtype, rotation) else { break };
             seen.push(lower);
-            let Some(next) = self.answer_one(snapshot, &target, qtype, rotation) else {
-                break;
-            };
             answer.answers.extend(next.answers);
             answer.additionals.extend(next.additionals);
             answer.rcode = next.rcode;

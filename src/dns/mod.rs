@@ -3,8 +3,8 @@
 pub mod answer;
 pub mod authority;
 pub mod cluster;
-pub mod fit;
 pub mod handler;
 pub mod qname;
 pub mod reverse;
+pub mod wire;
 pub mod zone;
