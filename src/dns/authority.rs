@@ -88,3 +88,152 @@ impl Authority {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use hickory_proto::op::ResponseCode::{self, NXDomain, NoError};
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::RecordType::{self, A, AAAA, ANY, CNAME, PTR, SOA, SRV, TXT};
+
+    use super::*;
+    use crate::config::PodMode;
+    use crate::source::manifests::parse_manifests;
+
+    const CLUSTER: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.0.20, clusterIPs: [10.96.0.20, "fd00::20"], ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec: {clusterIP: None, ports: [{name: pg, port: 5432}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pay, namespace: shop}
+spec: {type: ExternalName, externalName: web.shop.svc.cluster.local}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: db-1, namespace: shop, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+ports: [{name: pg, port: 15432}]
+endpoints:
+- {addresses: [10.1.0.1], hostname: db-0}
+- {addresses: [10.1.0.2], conditions: {ready: false}}
+"#;
+
+    fn authority() -> Authority {
+        let objects = parse_manifests(Path::new("cluster.yaml"), CLUSTER).unwrap();
+        let (registry, writer) = Registry::new();
+        writer.replace(&objects);
+        let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
+        Authority::new(zone, registry)
+    }
+
+    /// The answer as zone-file lines: answers, then `;authority`, then `;additional` ones.
+    /// Expected SOA lines are prefixes, so the serial need not be spelled out.
+    fn lines(answer: &Answer) -> Vec<String> {
+        let text = |r: &Record| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data);
+        let mut out: Vec<String> = answer.answers.iter().map(text).collect();
+        out.extend(answer.soa.iter().map(|r| format!(";authority {}", text(r))));
+        out.extend(answer.additionals.iter().map(|r| format!(";additional {}", text(r))));
+        out
+    }
+
+    #[test]
+    fn answers_are_built_by_the_spec() {
+        let authority = authority();
+        let soa = ";authority cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local.";
+        let cases: &[(&str, RecordType, ResponseCode, &[&str])] = &[
+            ("web.shop.svc.cluster.local.", A, NoError, &["web.shop.svc.cluster.local. 5 A 10.96.0.20"]),
+            ("web.shop.svc.cluster.local.", AAAA, NoError, &["web.shop.svc.cluster.local. 5 AAAA fd00::20"]),
+            ("web.shop.svc.cluster.local.", TXT, NoError, &[soa]),
+            ("db.shop.svc.cluster.local.", A, NoError, &["db.shop.svc.cluster.local. 5 A 10.1.0.1"]),
+            ("db-0.db.shop.svc.cluster.local.", A, NoError, &["db-0.db.shop.svc.cluster.local. 5 A 10.1.0.1"]),
+            ("10-1-0-2.db.shop.svc.cluster.local.", A, NXDomain, &[soa]),
+            (
+                "_http._tcp.web.shop.svc.cluster.local.",
+                SRV,
+                NoError,
+                &[
+                    "_http._tcp.web.shop.svc.cluster.local. 5 SRV 0 100 80 web.shop.svc.cluster.local.",
+                    ";additional web.shop.svc.cluster.local. 5 A 10.96.0.20",
+                    ";additional web.shop.svc.cluster.local. 5 AAAA fd00::20",
+                ],
+            ),
+            (
+                "_pg._tcp.db.shop.svc.cluster.local.",
+                SRV,
+                NoError,
+                &[
+                    "_pg._tcp.db.shop.svc.cluster.local. 5 SRV 0 100 15432 db-0.db.shop.svc.cluster.local.",
+                    ";additional db-0.db.shop.svc.cluster.local. 5 A 10.1.0.1",
+                ],
+            ),
+            ("_tcp.db.shop.svc.cluster.local.", SRV, NoError, &[soa]),
+            ("_udp.db.shop.svc.cluster.local.", SRV, NXDomain, &[soa]),
+            (
+                "pay.shop.svc.cluster.local.",
+                A,
+                NoError,
+                &[
+                    "pay.shop.svc.cluster.local. 5 CNAME web.shop.svc.cluster.local.",
+                    "web.shop.svc.cluster.local. 5 A 10.96.0.20",
+                ],
+            ),
+            (
+                "pay.shop.svc.cluster.local.",
+                CNAME,
+                NoError,
+                &["pay.shop.svc.cluster.local. 5 CNAME web.shop.svc.cluster.local."],
+            ),
+            ("web.shop.svc.cluster.local.", ANY, NoError, &["web.shop.svc.cluster.local. 5 A 10.96.0.20"]),
+            ("20.0.96.10.in-addr.arpa.", PTR, NoError, &["20.0.96.10.in-addr.arpa. 5 PTR web.shop.svc.cluster.local."]),
+            ("1.0.1.10.in-addr.arpa.", PTR, NoError, &["1.0.1.10.in-addr.arpa. 5 PTR db-0.db.shop.svc.cluster.local."]),
+            (
+                "2.0.1.10.in-addr.arpa.",
+                PTR,
+                NXDomain,
+                &[";authority in-addr.arpa. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local."],
+            ),
+            ("dns-version.cluster.local.", TXT, NoError, &["dns-version.cluster.local. 28800 TXT 1.1.0"]),
+            ("10-2-3-4.shop.pod.cluster.local.", A, NoError, &["10-2-3-4.shop.pod.cluster.local. 5 A 10.2.3.4"]),
+            ("nope.shop.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("shop.svc.cluster.local.", A, NoError, &[soa]),
+        ];
+        for (qname, qtype, rcode, want) in cases {
+            let name = Name::from_ascii(qname).unwrap();
+            let answer = authority.answer(&name, &LowerName::new(&name), *qtype).unwrap();
+            assert_eq!(answer.rcode, *rcode, "{qname} {qtype}");
+            let got = lines(&answer);
+            assert_eq!(got.len(), want.len(), "{qname} {qtype}: {got:#?}");
+            for (got, want) in got.iter().zip(want.iter()) {
+                let same = if want.contains(" SOA ") { got.starts_with(want) } else { got == want };
+                assert!(same, "{qname} {qtype}:\n got  {got}\n want {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_outside_our_zones_are_not_ours() {
+        let name = Name::from_ascii("example.com.").unwrap();
+        assert!(authority().answer(&name, &LowerName::new(&name), A).is_none());
+    }
+
+    #[test]
+    fn before_the_first_sync_missing_names_are_servfail_and_known_ones_answer() {
+        let (registry, _writer) = Registry::new();
+        let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Disabled);
+        let authority = Authority::new(zone, registry);
+        let name = Name::from_ascii("web.shop.svc.cluster.local.").unwrap();
+        let answer = authority.answer(&name, &LowerName::new(&name), A).unwrap();
+        assert_eq!(answer.rcode, ResponseCode::ServFail);
+        let apex = Name::from_ascii("cluster.local.").unwrap();
+        assert_eq!(authority.answer(&apex, &LowerName::new(&apex), SOA).unwrap().rcode, NoError);
+    }
+}
