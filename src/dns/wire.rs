@@ -47,7 +47,8 @@ pub fn encode(response: &Response<'_>, limit: usize) -> (Vec<u8>, bool) {
         truncated = left_out;
         written
     };
-    let (mut additionals, _) = writer.section(response.additionals, false);
+    // After TC the client retries over TCP and ignores the rest: nothing more is worth sending.
+    let (mut additionals, _) = if truncated { (0, false) } else { writer.section(response.additionals, false) };
     if let Some(edns) = response.edns {
         writer.opt(edns, response.metadata.response_code.high());
         additionals += 1;

@@ -165,3 +165,33 @@ async fn unknown_edns_version_gets_badvers() {
     assert!(reply.edns.is_some());
     assert!(reply.answers.is_empty());
 }
+
+#[tokio::test]
+async fn pipelined_tcp_queries_are_all_answered_in_order() {
+    use std::io::{Read, Write};
+    let server = DnsServer::start(&fixture::files(), &[]);
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let names = ["web.apps.svc.cluster.local.", "db.apps.svc.cluster.local.", "nope.apps.svc.cluster.local."];
+    let mut framed = Vec::new();
+    for (id, name) in names.iter().enumerate() {
+        let mut message = Message::query();
+        message.metadata.id = id as u16 + 100;
+        message.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        let bytes = message.to_vec().unwrap();
+        framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&bytes);
+    }
+    stream.write_all(&framed).unwrap();
+    let mut rcodes = Vec::new();
+    for id in 100..103u16 {
+        let mut length = [0u8; 2];
+        stream.read_exact(&mut length).unwrap();
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(length))];
+        stream.read_exact(&mut reply).unwrap();
+        let reply = Message::from_vec(&reply).unwrap();
+        assert_eq!(reply.metadata.id, id);
+        rcodes.push(reply.metadata.response_code);
+    }
+    assert_eq!(rcodes, [ResponseCode::NoError, ResponseCode::NoError, ResponseCode::NXDomain]);
+}
