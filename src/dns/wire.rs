@@ -287,6 +287,19 @@ mod tests {
         Record::from_rdata(name(owner), 5, RData::A(A(Ipv4Addr::new(10, 0, 0, last))))
     }
 
+    /// A response to one question with these answers and additionals, no authority, no EDNS.
+    fn reply<'a>(q: &'a [u8], answers: &'a [Record], additionals: &'a [Record]) -> Response<'a> {
+        Response {
+            metadata: metadata(),
+            question: q,
+            question_count: 1,
+            answers,
+            authorities: &[],
+            additionals,
+            edns: None,
+        }
+    }
+
     #[test]
     fn encoded_response_decodes_to_the_same_records() {
         let q = question("Web.Apps.svc.cluster.local.", RecordType::SRV);
@@ -325,15 +338,7 @@ mod tests {
     fn answer_owned_by_the_question_compresses_to_a_pointer() {
         let q = question("web.apps.svc.cluster.local.", RecordType::A);
         let answers = vec![a("web.apps.svc.cluster.local.", 1)];
-        let response = Response {
-            metadata: metadata(),
-            question: &q,
-            question_count: 1,
-            answers: &answers,
-            authorities: &[],
-            additionals: &[],
-            edns: None,
-        };
+        let response = reply(&q, &answers, &[]);
         let (bytes, _) = encode(&response, 512);
         assert_eq!(bytes.len(), HEADER_LEN + q.len() + 2 + 10 + 4);
     }
@@ -342,15 +347,7 @@ mod tests {
     fn an_answer_rrset_that_does_not_fit_is_left_out_whole_with_tc() {
         let q = question("big.apps.svc.cluster.local.", RecordType::A);
         let answers: Vec<Record> = (1..=200).map(|i| a("big.apps.svc.cluster.local.", i)).collect();
-        let response = Response {
-            metadata: metadata(),
-            question: &q,
-            question_count: 1,
-            answers: &answers,
-            authorities: &[],
-            additionals: &[],
-            edns: None,
-        };
+        let response = reply(&q, &answers, &[]);
         let (bytes, truncated) = encode(&response, 512);
         assert!(truncated);
         let message = Message::from_vec(&bytes).unwrap();
@@ -366,15 +363,7 @@ mod tests {
         let q = question("x.cluster.local.", RecordType::A);
         let answers = vec![a("x.cluster.local.", 1)];
         let additionals: Vec<Record> = (1..=60).map(|i| a(&format!("host-{i}.somewhere.example."), i)).collect();
-        let response = Response {
-            metadata: metadata(),
-            question: &q,
-            question_count: 1,
-            answers: &answers,
-            authorities: &[],
-            additionals: &additionals,
-            edns: None,
-        };
+        let response = reply(&q, &answers, &additionals);
         let (bytes, truncated) = encode(&response, 512);
         assert!(!truncated);
         assert!(bytes.len() <= 512);
