@@ -10,13 +10,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::config::Cli;
+use std::path::PathBuf;
+
+use crate::config::{Cli, PodMode};
 use crate::dns::authority::Authority;
 use crate::dns::handler::DnsHandler;
 use crate::dns::zone::ZoneSettings;
 use crate::registry::Registry;
+use crate::source;
+use crate::source::connect::{self, ConnectError};
+use crate::source::kube::WatchOptions;
 use crate::source::manifests::{self, ManifestSource};
 use crate::{tcp, udp};
 
@@ -56,13 +61,48 @@ async fn bind_one(address: SocketAddr, udp_workers: usize) -> anyhow::Result<Lis
     Err(last_error.expect("at least one attempt was made"))
 }
 
+/// Where the cluster's objects come from.
+pub enum Source {
+    Manifests(Vec<PathBuf>),
+    Api(kube::Config),
+}
+
+/// Picks the source from the flags: manifests when given, the Kubernetes API otherwise.
+pub async fn source(cli: &Cli) -> Result<Source, ConnectError> {
+    if !cli.manifests.is_empty() {
+        return Ok(Source::Manifests(cli.manifests.clone()));
+    }
+    connect::api_config(cli.kubeconfig.clone(), cli.context.clone()).await.map(Source::Api)
+}
+
 /// Runs until SIGTERM or SIGINT.
-pub async fn run(cli: Cli, listeners: Vec<Listener>) -> anyhow::Result<()> {
+pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::Result<()> {
     let (registry, writer) = Registry::new();
-    let mut source = ManifestSource::new(cli.manifests.clone());
-    source.refresh();
-    manifests::publish(&source, &writer);
-    tokio::spawn(source.watch(writer));
+    match source {
+        Source::Manifests(paths) => {
+            let mut source = ManifestSource::new(paths);
+            source.refresh();
+            manifests::publish(&source, &writer);
+            tokio::spawn(source.watch(writer));
+        }
+        Source::Api(mut config) => {
+            // The watchers retry with their own jittered backoff and log once per state change;
+            // the client's own retries would hide an outage from them for minutes.
+            config.default_retry = false;
+            info!(server = %config.cluster_url, "watching the Kubernetes API");
+            let client = kube::Client::try_from(config).context("cannot build a Kubernetes API client")?;
+            let options = WatchOptions {
+                namespaces: cli.namespaces.clone(),
+                labels: cli.labels.clone(),
+                pods: cli.pods == PodMode::Verified,
+            };
+            source::kube::start(client, options, writer);
+        }
+    }
+    if !registry.wait_synced(cli.startup_timeout).await {
+        warn!(timeout = ?cli.startup_timeout,
+            "no complete list from the API yet; answering anyway: names not yet known get SERVFAIL until it arrives");
+    }
 
     let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);
     info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),

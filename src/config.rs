@@ -27,14 +27,39 @@ pub enum PodMode {
     about = "Kubernetes cluster DNS server",
     long_about = "Kubernetes cluster DNS server.\n\n\
         Answers the Kubernetes DNS specification (services, headless endpoints, SRV, PTR, pod \
-        records) for the cluster zone, in-addr.arpa and ip6.arpa, from Kubernetes manifests \
-        that are re-read when they change. Names outside those zones are REFUSED."
+        records) for the cluster zone, in-addr.arpa and ip6.arpa, from a watch of the Kubernetes \
+        API or from Kubernetes manifests re-read when they change. Names outside those zones are \
+        REFUSED."
 )]
 pub struct Cli {
     /// Kubernetes manifests (YAML or JSON, as `kubectl get -o yaml` prints them): a file, or a
     /// folder read recursively. Repeatable. Files are re-read when they change.
-    #[arg(long = "manifests", value_name = "PATH", required = true)]
+    /// Without it, clusterdns watches the Kubernetes API.
+    #[arg(long = "manifests", value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
+
+    /// Kubeconfig for the Kubernetes API (default: the pod's service account, then
+    /// $KUBECONFIG, then ~/.kube/config).
+    #[arg(long = "kubeconfig", value_name = "PATH", conflicts_with = "manifests")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use (default: its current context).
+    #[arg(long = "context", value_name = "NAME", conflicts_with = "manifests")]
+    pub context: Option<String>,
+
+    /// Serve only these namespaces, comma-separated (default: all). Needs list and watch in
+    /// those namespaces only.
+    #[arg(long = "namespaces", value_name = "NS,NS", value_delimiter = ',', conflicts_with = "manifests")]
+    pub namespaces: Vec<String>,
+
+    /// Label selector for the Service and EndpointSlice watches, e.g. `dns!=skip`.
+    #[arg(long = "labels", value_name = "SELECTOR", conflicts_with = "manifests")]
+    pub labels: Option<String>,
+
+    /// How long to wait for the first complete list from the API before answering anyway
+    /// (until then, names not yet known get SERVFAIL). `5s`, `500ms`, `1m`, or seconds.
+    #[arg(long = "startup-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub startup_timeout: std::time::Duration,
 
     /// Address to serve DNS on, over UDP and TCP. Repeatable. Port 0 picks one free port for both.
     #[arg(long = "listen", value_name = "ADDR:PORT", default_value = "0.0.0.0:53")]
@@ -74,6 +99,22 @@ fn parse_zone(s: &str) -> Result<Name, String> {
     Ok(name.to_lowercase())
 }
 
+/// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration (like 250ms, 5s, 2m)");
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
 fn parse_log_level(s: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::builder()
         .parse(s)
@@ -89,13 +130,14 @@ impl Cli {
         }
     }
 
-    /// The tracing filter: the user's level, with hickory's per-response logs kept quiet unless
-    /// a directive names them.
+    /// The tracing filter: the user's level, with hickory's per-response logs and the kube
+    /// client's per-request errors kept quiet (clusterdns logs watch failures once per state
+    /// change) unless a directive names them.
     pub fn log_filter(&self) -> String {
         if self.log_level.contains('=') {
             self.log_level.clone()
         } else {
-            format!("{},hickory_server=warn,hickory_proto=warn,hickory_net=warn", self.log_level)
+            format!("{},hickory_server=warn,hickory_proto=warn,hickory_net=warn,kube_client=off", self.log_level)
         }
     }
 }
@@ -125,11 +167,24 @@ mod tests {
             (&["--manifests", "x", "--listen", "localhost"][..], "--listen"),
             (&["--manifests", "x", "--zone", "."][..], "--zone"),
             (&["--manifests", "x", "--log-level", "loud=="][..], "--log-level"),
-            (&[][..], "--manifests"),
+            (&["--startup-timeout", "soon"][..], "--startup-timeout"),
+            (&["--manifests", "x", "--kubeconfig", "k"][..], "--kubeconfig"),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn durations_take_units() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("5 s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("s").is_err());
     }
 
     #[test]

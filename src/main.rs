@@ -24,9 +24,16 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    let source = match runtime.block_on(app::source(&cli)) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(EXIT_USAGE);
+        }
+    };
     let result = runtime.block_on(async {
         let listeners = app::bind(&cli.listen, cli.udp_workers()).await?;
-        app::run(cli, listeners).await
+        app::run(cli, source, listeners).await
     });
     if let Err(e) = result {
         tracing::error!("{e:#}");

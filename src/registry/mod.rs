@@ -37,14 +37,34 @@ impl Registry {
     pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.current.load()
     }
+
+    /// Waits until the data is complete or `timeout` passes; returns whether it is complete.
+    pub async fn wait_synced(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.snapshot().synced {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl RegistryWriter {
-    /// Replaces the whole view of the cluster. Returns false when nothing DNS-visible changed,
-    /// in which case the serial stays as it was.
+    /// Replaces the whole view of the cluster with a complete one.
     pub fn replace(&self, objects: &ClusterObjects) -> bool {
+        self.replace_all(objects, true)
+    }
+
+    /// Replaces the whole view of the cluster; `synced` says whether it is complete. Returns
+    /// false when nothing DNS-visible changed, in which case the serial stays as it was.
+    pub fn replace_all(&self, objects: &ClusterObjects, synced: bool) -> bool {
         let old = self.current.load();
         let mut next = Snapshot::build(objects, old.serial);
+        next.synced = synced;
         if next.same_data(&old) {
             return false;
         }

@@ -1,4 +1,6 @@
 //! Sources of cluster data. Each builds [`crate::registry::ClusterObjects`] and hands them to
 //! the registry writer; nothing else.
 
+pub mod connect;
+pub mod kube;
 pub mod manifests;

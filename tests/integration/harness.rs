@@ -59,6 +59,15 @@ impl DnsServer {
         Self::spawn(dir, &all_args)
     }
 
+    /// Serves what the test API server holds, through a kubeconfig that points at it.
+    pub fn start_api(api: &crate::apiserver::ApiServer, args: &[&str]) -> DnsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = api.kubeconfig_arg();
+        let mut all_args = vec!["--kubeconfig", kubeconfig.as_str(), "--listen", "127.0.0.1:0"];
+        all_args.extend_from_slice(args);
+        Self::spawn(dir, &all_args)
+    }
+
     fn spawn(dir: tempfile::TempDir, args: &[&str]) -> DnsServer {
         let mut child = Command::new(BINARY)
             .args(args)
@@ -113,6 +122,13 @@ impl DnsServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Like [`Self::wait_for_log`], but a missing line fails the test and shows the logs.
+    #[track_caller]
+    pub fn expect_log(&self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_log(needle, timeout)
+            .unwrap_or_else(|| panic!("no log line with {needle:?}; logs:\n{}", self.logs().join("\n")))
     }
 
     pub async fn query(&self, name: &str, rtype: RecordType) -> Message {
@@ -176,9 +192,22 @@ impl Drop for DnsServer {
     }
 }
 
-/// Runs the binary with `args` to completion: (exit code, stderr).
+/// Runs the binary with `args` to completion: (exit code, stdout, stderr).
 pub fn run_to_exit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BINARY).args(args).stdin(Stdio::null()).output().expect("run clusterdns");
+    run_with_env(args, &[])
+}
+
+/// Like [`run_to_exit`], with environment variables set (`Some`) or removed (`None`).
+pub fn run_with_env(args: &[&str], env: &[(&str, Option<&str>)]) -> (i32, String, String) {
+    let mut command = Command::new(BINARY);
+    command.args(args).stdin(Stdio::null());
+    for (key, value) in env {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let out = command.output().expect("run clusterdns");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),

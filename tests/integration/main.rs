@@ -1,5 +1,7 @@
 //! Integration tests: the real binary, real sockets, hickory's DNS client.
 
+mod api_watch;
+mod apiserver;
 mod cli;
 mod fixture;
 mod harness;

@@ -31,7 +31,7 @@ async fn broken_manifest_keeps_the_old_data_and_names_the_file() {
     let name = "web.apps.svc.cluster.local.";
     let path = server.manifest_path("services.yaml");
     std::fs::write(&path, "apiVersion: v1\nkind: Service\nmetadata: {name: web\n  bad: [").unwrap();
-    let logged = server.wait_for_log("manifest not loaded", RELOAD_WAIT).expect("the broken file is reported");
+    let logged = server.expect_log("manifest not loaded", RELOAD_WAIT);
     assert!(logged.contains("services.yaml"), "{logged}");
     assert_eq!(rdatas(&server.query(name, RecordType::A).await.answers), ["10.96.1.10"]);
     assert_eq!(
@@ -53,7 +53,7 @@ async fn document_that_does_not_match_its_kind_is_reported_with_its_number() {
         fixture::SERVICES
     );
     std::fs::write(server.manifest_path("services.yaml"), broken).unwrap();
-    let logged = server.wait_for_log("manifest not loaded", RELOAD_WAIT).expect("reported");
+    let logged = server.expect_log("manifest not loaded", RELOAD_WAIT);
     assert!(logged.contains("services.yaml") && logged.contains("document 16"), "{logged}");
     assert_eq!(rdatas(&server.query("web.apps.svc.cluster.local.", RecordType::A).await.answers), ["10.96.1.10"]);
 }

@@ -1,0 +1,346 @@
+//! The Kubernetes API source: watches of Services, EndpointSlices, Namespaces (and Pods for
+//! `--pods verified`), trimmed on arrival and assembled into the registry.
+//!
+//! Each resource has its own watcher task (kube's `watcher`, with its jittered backoff); all of
+//! them feed one assembler that owns the trimmed objects. A relist (`Init` ... `InitDone`) is
+//! collected aside and swapped in whole when complete, so no answer ever comes from a partly
+//! listed cluster, and objects deleted while we were away disappear. The assembler publishes
+//! after every batch of events that arrived together, so an event is visible to the next query.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::registry::RegistryWriter;
+use crate::registry::object::{self, ClusterObjects, EndpointSlice, ObjectError, Pod, Service};
+
+/// What to watch.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// Serve only these namespaces (empty: all).
+    pub namespaces: Vec<String>,
+    /// Label selector for Services and EndpointSlices.
+    pub labels: Option<String>,
+    /// Watch Pods (for `--pods verified`).
+    pub pods: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Service,
+    EndpointSlice,
+    Namespace,
+    Pod,
+}
+
+impl Kind {
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Service => "services",
+            Kind::EndpointSlice => "endpointslices",
+            Kind::Namespace => "namespaces",
+            Kind::Pod => "pods",
+        }
+    }
+}
+
+/// A trimmed object.
+#[derive(Debug, Clone)]
+enum Object {
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    Namespace(String),
+    Pod(Pod),
+}
+
+type Key = (String, String);
+
+/// What a watcher task tells the assembler, stamped with when it arrived.
+#[derive(Debug)]
+struct Change {
+    kind: Kind,
+    /// Which watch of this kind (one per namespace with `--namespaces`).
+    watch: usize,
+    what: What,
+    arrived: Instant,
+}
+
+#[derive(Debug)]
+enum What {
+    /// A (re)list started.
+    Init,
+    /// An object from the list; `None` when DNS cannot use it.
+    Listed(Key, Option<Object>),
+    /// The list is complete.
+    InitDone,
+    Applied(Key, Option<Object>),
+    Deleted(Key),
+    Failed(String),
+}
+
+/// Starts the watches and the assembler. Returns at once; the registry turns synced when every
+/// watch has completed its first list.
+pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter) {
+    let (tx, rx) = mpsc::channel(4096);
+    let mut watches: HashMap<Kind, usize> = HashMap::new();
+    let scopes: Vec<Option<String>> =
+        if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() };
+    let labelled = |config: watcher::Config| match &options.labels {
+        Some(labels) => config.labels(labels),
+        None => config,
+    };
+    for (i, scope) in scopes.iter().enumerate() {
+        let svc = api::<core::Service>(&client, scope.as_deref());
+        spawn_watch(svc, labelled(watcher::Config::default()), Kind::Service, i, trim_service, tx.clone());
+        let slices = api::<discovery::EndpointSlice>(&client, scope.as_deref());
+        spawn_watch(slices, labelled(watcher::Config::default()), Kind::EndpointSlice, i, trim_slice, tx.clone());
+        if options.pods {
+            let pods = api::<core::Pod>(&client, scope.as_deref());
+            spawn_watch(pods, watcher::Config::default(), Kind::Pod, i, trim_pod, tx.clone());
+        }
+    }
+    watches.insert(Kind::Service, scopes.len());
+    watches.insert(Kind::EndpointSlice, scopes.len());
+    if options.pods {
+        watches.insert(Kind::Pod, scopes.len());
+    }
+    // With `--namespaces`, Namespace objects are not watched (that needs cluster-wide access):
+    // a listed namespace exists when an object in it does.
+    if options.namespaces.is_empty() {
+        let namespaces = Api::<core::Namespace>::all(client.clone());
+        spawn_watch(namespaces, watcher::Config::default(), Kind::Namespace, 0, trim_namespace, tx.clone());
+        watches.insert(Kind::Namespace, 1);
+    }
+    tokio::spawn(Assembler::new(watches, writer).run(rx));
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn key<K: Resource>(obj: &K) -> Key {
+    (obj.namespace().unwrap_or_else(|| object::DEFAULT_NAMESPACE.to_string()), obj.name_any())
+}
+
+fn trim_service(svc: &core::Service) -> Result<Object, ObjectError> {
+    Service::try_from(svc).map(Object::Service)
+}
+
+fn trim_slice(slice: &discovery::EndpointSlice) -> Result<Object, ObjectError> {
+    EndpointSlice::try_from(slice).map(Object::EndpointSlice)
+}
+
+fn trim_namespace(ns: &core::Namespace) -> Result<Object, ObjectError> {
+    object::namespace_name(ns).map(Object::Namespace)
+}
+
+fn trim_pod(pod: &core::Pod) -> Result<Object, ObjectError> {
+    Pod::try_from(pod).map(Object::Pod)
+}
+
+fn spawn_watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    kind: Kind,
+    watch: usize,
+    trim: fn(&K) -> Result<Object, ObjectError>,
+    tx: mpsc::Sender<Change>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+        while let Some(event) = events.next().await {
+            let arrived = Instant::now();
+            let trimmed = |obj: &K| {
+                trim(obj)
+                    .inspect_err(|error| {
+                        let (namespace, name) = key(obj);
+                        warn!(kind = kind.plural(), %namespace, %name, %error, "object skipped: DNS cannot use it");
+                    })
+                    .ok()
+            };
+            let what = match event {
+                Ok(Event::Init) => What::Init,
+                Ok(Event::InitApply(obj)) => What::Listed(key(&obj), trimmed(&obj)),
+                Ok(Event::InitDone) => What::InitDone,
+                Ok(Event::Apply(obj)) => What::Applied(key(&obj), trimmed(&obj)),
+                Ok(Event::Delete(obj)) => What::Deleted(key(&obj)),
+                Err(error) => What::Failed(error.to_string()),
+            };
+            if tx.send(Change { kind, watch, what, arrived }).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// One watch's objects.
+#[derive(Default)]
+struct WatchState {
+    live: HashMap<Key, Object>,
+    /// A relist in progress, swapped in at `InitDone`.
+    relist: Option<HashMap<Key, Object>>,
+    synced: bool,
+    /// The last error, while the watch is failing.
+    failing: Option<String>,
+}
+
+struct Assembler {
+    watches: HashMap<(Kind, usize), WatchState>,
+    writer: RegistryWriter,
+    latency: LatencyLog,
+}
+
+impl Assembler {
+    fn new(counts: HashMap<Kind, usize>, writer: RegistryWriter) -> Assembler {
+        let mut watches = HashMap::new();
+        for (kind, count) in counts {
+            for i in 0..count {
+                watches.insert((kind, i), WatchState::default());
+            }
+        }
+        Assembler { watches, writer, latency: LatencyLog::default() }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Change>) {
+        let mut was_synced = false;
+        while let Some(first) = rx.recv().await {
+            let mut arrivals = vec![first.arrived];
+            let mut dirty = self.apply(first);
+            // Everything already queued goes into the same publication.
+            while let Ok(change) = rx.try_recv() {
+                arrivals.push(change.arrived);
+                dirty |= self.apply(change);
+            }
+            if !dirty {
+                continue;
+            }
+            let synced = self.watches.values().all(|w| w.synced);
+            let changed = self.writer.replace_all(&self.objects(), synced);
+            if synced && !was_synced {
+                info!(
+                    services = self.count(Kind::Service),
+                    endpoint_slices = self.count(Kind::EndpointSlice),
+                    "initial sync complete"
+                );
+                was_synced = true;
+            }
+            if changed {
+                self.latency.record(&arrivals, Instant::now());
+            }
+        }
+    }
+
+    /// Applies one change; returns whether the published data may have changed.
+    fn apply(&mut self, change: Change) -> bool {
+        let Some(state) = self.watches.get_mut(&(change.kind, change.watch)) else { return false };
+        let plural = change.kind.plural();
+        if let What::Failed(error) = &change.what {
+            if state.failing.is_none() {
+                warn!(kind = plural, %error, "watch failed; serving the last good data and retrying");
+            } else {
+                debug!(kind = plural, %error, "watch still failing");
+            }
+            state.failing = Some(error.clone());
+            return false;
+        }
+        if state.failing.take().is_some() {
+            info!(kind = plural, "watch recovered");
+        }
+        match change.what {
+            What::Init => {
+                state.relist = Some(HashMap::new());
+                false
+            }
+            What::Listed(key, object) => {
+                let relist = state.relist.get_or_insert_with(HashMap::new);
+                if let Some(object) = object {
+                    relist.insert(key, object);
+                }
+                false
+            }
+            What::InitDone => {
+                state.live = state.relist.take().unwrap_or_default();
+                state.synced = true;
+                debug!(kind = plural, objects = state.live.len(), "list complete");
+                true
+            }
+            What::Applied(key, Some(object)) => {
+                state.live.insert(key, object);
+                true
+            }
+            What::Applied(key, None) | What::Deleted(key) => state.live.remove(&key).is_some(),
+            What::Failed(_) => false,
+        }
+    }
+
+    fn count(&self, kind: Kind) -> usize {
+        self.watches.iter().filter(|((k, _), _)| *k == kind).map(|(_, w)| w.live.len()).sum()
+    }
+
+    fn objects(&self) -> ClusterObjects {
+        let mut objects = ClusterObjects::default();
+        for state in self.watches.values() {
+            for object in state.live.values() {
+                match object {
+                    Object::Service(s) => objects.services.push(s.clone()),
+                    Object::EndpointSlice(s) => objects.endpoint_slices.push(s.clone()),
+                    Object::Namespace(n) => objects.namespaces.push(n.clone()),
+                    Object::Pod(p) => objects.pods.push(p.clone()),
+                }
+            }
+        }
+        objects
+    }
+}
+
+/// DNS programming latency: from a watch event's arrival to the answer that reflects it being
+/// served. Logged per publication at debug and summarised at info once a minute.
+#[derive(Default)]
+struct LatencyLog {
+    samples: Vec<Duration>,
+    since: Option<Instant>,
+}
+
+const LATENCY_SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+impl LatencyLog {
+    fn record(&mut self, arrivals: &[Instant], published: Instant) {
+        let worst = arrivals.iter().map(|a| published - *a).max().unwrap_or_default();
+        debug!(changes = arrivals.len(), latency_us = worst.as_micros() as u64, "published");
+        self.samples.extend(arrivals.iter().map(|a| published - *a));
+        let since = *self.since.get_or_insert(published);
+        if published - since >= LATENCY_SUMMARY_EVERY {
+            self.samples.sort();
+            let at = |q: f64| self.samples[((self.samples.len() - 1) as f64 * q) as usize];
+            info!(
+                changes = self.samples.len(),
+                p50_us = at(0.5).as_micros() as u64,
+                p99_us = at(0.99).as_micros() as u64,
+                max_us = at(1.0).as_micros() as u64,
+                "DNS programming latency"
+            );
+            self.samples.clear();
+            self.since = Some(published);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The Kubernetes API source, against the in-process test API server: sync, changes, relists,
+//! outages and bursts, with the real binary answering over UDP.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hickory_net::proto::op::ResponseCode;
+use hickory_net::proto::rr::RecordType;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::apiserver::{ApiServer, Resource};
+use crate::fixture;
+use crate::harness::{DnsServer, rdatas, run_with_env};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn meta(namespace: &str, name: &str) -> ObjectMeta {
+    ObjectMeta { name: Some(name.into()), namespace: Some(namespace.into()), ..ObjectMeta::default() }
+}
+
+fn namespace(name: &str) -> Namespace {
+    Namespace { metadata: ObjectMeta { name: Some(name.into()), ..ObjectMeta::default() }, ..Namespace::default() }
+}
+
+fn cluster_ip(namespace: &str, name: &str, ip: &str) -> Service {
+    let spec = ServiceSpec {
+        type_: Some("ClusterIP".into()),
+        cluster_ip: Some(ip.into()),
+        cluster_ips: Some(vec![ip.into()]),
+        ports: Some(vec![ServicePort {
+            name: Some("http".into()),
+            port: 80,
+            protocol: Some("TCP".into()),
+            ..ServicePort::default()
+        }]),
+        ..ServiceSpec::default()
+    };
+    Service { metadata: meta(namespace, name), spec: Some(spec), ..Service::default() }
+}
+
+fn headless(namespace: &str, name: &str) -> Service {
+    let spec = ServiceSpec {
+        cluster_ip: Some("None".into()),
+        cluster_ips: Some(vec!["None".into()]),
+        ..ServiceSpec::default()
+    };
+    Service { metadata: meta(namespace, name), spec: Some(spec), ..Service::default() }
+}
+
+fn external(namespace: &str, name: &str, target: &str) -> Service {
+    let spec = ServiceSpec {
+        type_: Some("ExternalName".into()),
+        external_name: Some(target.into()),
+        ..ServiceSpec::default()
+    };
+    Service { metadata: meta(namespace, name), spec: Some(spec), ..Service::default() }
+}
+
+/// A slice of `service` with (ip, hostname, ready) endpoints.
+fn slice(namespace: &str, name: &str, service: &str, endpoints: &[(&str, Option<&str>, bool)]) -> EndpointSlice {
+    let mut metadata = meta(namespace, name);
+    metadata.labels = Some(BTreeMap::from([("kubernetes.io/service-name".to_string(), service.to_string())]));
+    let endpoints = endpoints
+        .iter()
+        .map(|(ip, host, ready)| Endpoint {
+            addresses: vec![ip.to_string()],
+            hostname: host.map(str::to_string),
+            conditions: Some(EndpointConditions { ready: Some(*ready), ..EndpointConditions::default() }),
+            ..Endpoint::default()
+        })
+        .collect();
+    let ports = vec![EndpointPort {
+        name: Some("http".into()),
+        port: Some(8080),
+        protocol: Some("TCP".into()),
+        ..EndpointPort::default()
+    }];
+    EndpointSlice { metadata, address_type: "IPv4".into(), endpoints, ports: Some(ports) }
+}
+
+async fn a_records(server: &DnsServer, name: &str) -> Vec<String> {
+    rdatas(&server.query(name, RecordType::A).await.answers)
+}
+
+async fn eventually_a(server: &DnsServer, name: &str, want: &[&str]) {
+    let response = server.eventually(name, RecordType::A, WAIT, |r| rdatas(&r.answers) == want).await;
+    assert_eq!(rdatas(&response.answers), want, "{name}: {response}");
+}
+
+async fn eventually_rcode(server: &DnsServer, name: &str, rcode: ResponseCode) {
+    let response = server.eventually(name, RecordType::A, WAIT, |r| r.metadata.response_code == rcode).await;
+    assert_eq!(response.metadata.response_code, rcode, "{name}: {response}");
+}
+
+#[tokio::test]
+async fn before_the_first_list_unknown_names_are_servfail_then_answered() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    api.hold_lists(true);
+    let server = DnsServer::start_api(&api, &["--startup-timeout", "300ms"]);
+    assert!(server.logs().iter().any(|l| l.contains("no complete list from the API yet")));
+    let early = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(early.metadata.response_code, ResponseCode::ServFail, "never NXDOMAIN before the sync");
+    api.hold_lists(false);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    server.expect_log("initial sync complete", WAIT);
+    let missing = server.query("nope.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+}
+
+/// Every object of the manifest fixture, sent through the API instead.
+fn apply_fixture(api: &ApiServer) {
+    for (_, text) in fixture::files() {
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
+        for document in documents {
+            let items = match document.get("items") {
+                Some(serde_json::Value::Array(items)) => items.clone(),
+                _ => vec![document],
+            };
+            for mut item in items {
+                if item.pointer("/metadata/namespace").is_none() && item["kind"] != "Namespace" {
+                    item["metadata"]["namespace"] = "default".into();
+                }
+                api.apply(&item);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_record_kind_is_served_from_the_watch() {
+    let api = ApiServer::start();
+    apply_fixture(&api);
+    let server = DnsServer::start_api(&api, &["--pods", "verified"]);
+    server.expect_log("initial sync complete", WAIT);
+    assert_eq!(a_records(&server, "web.apps.svc.cluster.local.").await, ["10.96.1.10"]);
+    assert_eq!(rdatas(&server.query("dual.apps.svc.cluster.local.", RecordType::AAAA).await.answers), ["fd00::20"]);
+    assert_eq!(a_records(&server, "db.apps.svc.cluster.local.").await, ["10.1.0.10", "10.1.0.11"]);
+    assert_eq!(a_records(&server, "db-0.db.apps.svc.cluster.local.").await, ["10.1.0.10"]);
+    assert_eq!(a_records(&server, "pub.apps.svc.cluster.local.").await, ["10.1.0.30"]);
+    assert_eq!(
+        a_records(&server, "alias.apps.svc.cluster.local.").await,
+        ["10.96.1.10", "web.apps.svc.cluster.local."]
+    );
+    let srv = server.query("_postgres._tcp.db.apps.svc.cluster.local.", RecordType::SRV).await;
+    assert_eq!(
+        rdatas(&srv.answers),
+        ["0 50 15432 db-0.db.apps.svc.cluster.local.", "0 50 15432 db-1.db.apps.svc.cluster.local."]
+    );
+    let ptr = server.query("10.1.96.10.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(rdatas(&ptr.answers), ["web.apps.svc.cluster.local."]);
+    assert_eq!(a_records(&server, "10-1-0-10.apps.pod.cluster.local.").await, ["10.1.0.10"]);
+    let empty_ns = server.query("empty.svc.cluster.local.", RecordType::A).await;
+    assert_eq!((empty_ns.metadata.response_code, empty_ns.answers.len()), (ResponseCode::NoError, 0));
+    let idle = server.query("idle.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(idle.metadata.response_code, ResponseCode::NXDomain);
+    // Least privilege: nothing but list and watch.
+    assert!(api.requests().iter().all(|r| r.starts_with("GET ")), "{:?}", api.requests());
+}
+
+#[tokio::test]
+async fn services_and_endpoints_created_updated_and_deleted_show_in_the_next_answers() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    let server = DnsServer::start_api(&api, &[]);
+    server.expect_log("initial sync complete", WAIT);
+    let web = "web.apps.svc.cluster.local.";
+    eventually_rcode(&server, web, ResponseCode::NXDomain).await;
+
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    eventually_a(&server, web, &["10.96.5.1"]).await;
+    api.apply(&cluster_ip("apps", "web", "10.96.5.2"));
+    eventually_a(&server, web, &["10.96.5.2"]).await;
+    api.delete(Resource::Services, "apps", "web");
+    eventually_rcode(&server, web, ResponseCode::NXDomain).await;
+
+    let db = "db.apps.svc.cluster.local.";
+    api.apply(&headless("apps", "db"));
+    api.apply(&slice("apps", "db-1", "db", &[("10.1.0.1", Some("db-0"), true), ("10.1.0.2", Some("db-1"), true)]));
+    eventually_a(&server, db, &["10.1.0.1", "10.1.0.2"]).await;
+    // An endpoint turning unready leaves the answer at once.
+    api.apply(&slice("apps", "db-1", "db", &[("10.1.0.1", Some("db-0"), true), ("10.1.0.2", Some("db-1"), false)]));
+    eventually_a(&server, db, &["10.1.0.1"]).await;
+    eventually_rcode(&server, "db-1.db.apps.svc.cluster.local.", ResponseCode::NXDomain).await;
+    api.delete(Resource::EndpointSlices, "apps", "db-1");
+    eventually_rcode(&server, db, ResponseCode::NXDomain).await;
+}
+
+#[tokio::test]
+async fn a_service_changing_type_changes_its_answer() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let server = DnsServer::start_api(&api, &[]);
+    let web = "web.apps.svc.cluster.local.";
+    eventually_a(&server, web, &["10.96.5.1"]).await;
+    api.apply(&external("apps", "web", "example.com"));
+    eventually_a(&server, web, &["example.com."]).await;
+    let ptr = server.query("1.5.96.10.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(ptr.metadata.response_code, ResponseCode::NXDomain, "the old cluster IP has no PTR any more");
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    eventually_a(&server, web, &["10.96.5.1"]).await;
+}
+
+#[tokio::test]
+async fn a_relist_after_410_gone_drops_objects_deleted_during_the_gap() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    api.apply(&cluster_ip("apps", "gone", "10.96.5.9"));
+    let server = DnsServer::start_api(&api, &[]);
+    eventually_a(&server, "gone.apps.svc.cluster.local.", &["10.96.5.9"]).await;
+    assert!(api.wait_for_watches("services", 1, WAIT));
+    let lists_before = api.requests().iter().filter(|r| r.contains("/services") && !r.contains("watch=true")).count();
+    api.delete_during_gap(Resource::Services, "apps", "gone");
+    eventually_rcode(&server, "gone.apps.svc.cluster.local.", ResponseCode::NXDomain).await;
+    assert_eq!(a_records(&server, "web.apps.svc.cluster.local.").await, ["10.96.5.1"], "the rest survives the relist");
+    let lists_after = api.requests().iter().filter(|r| r.contains("/services") && !r.contains("watch=true")).count();
+    assert!(lists_after > lists_before, "a relist happened");
+}
+
+#[tokio::test]
+async fn a_cut_watch_stream_resumes_without_relisting() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    let server = DnsServer::start_api(&api, &[]);
+    server.expect_log("initial sync complete", WAIT);
+    assert!(api.wait_for_watches("services", 1, WAIT));
+    let lists = |api: &ApiServer| {
+        api.requests().iter().filter(|r| r.contains("/services") && !r.contains("watch=true")).count()
+    };
+    let lists_before = lists(&api);
+    api.cut_watches();
+    assert!(api.wait_for_watches("services", 2, WAIT), "the watch is opened again");
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    assert_eq!(lists(&api), lists_before, "resumed from its resourceVersion, no relist");
+}
+
+#[tokio::test]
+async fn an_api_outage_keeps_the_last_good_data_and_recovers() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let server = DnsServer::start_api(&api, &[]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    api.set_unavailable(true);
+    server.expect_log("watch failed", WAIT);
+    // Several retries happen while down; the data stays and nothing turns SERVFAIL or NXDOMAIN.
+    for _ in 0..10 {
+        assert_eq!(a_records(&server, "web.apps.svc.cluster.local.").await, ["10.96.5.1"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let failures = server.logs().iter().filter(|l| l.contains("watch failed") && l.contains("services")).count();
+    assert_eq!(failures, 1, "one line per state change, not per retry");
+    api.set_unavailable(false);
+    api.apply(&cluster_ip("apps", "late", "10.96.5.7"));
+    eventually_a(&server, "late.apps.svc.cluster.local.", &["10.96.5.7"]).await;
+    server.expect_log("watch recovered", WAIT);
+}
+
+#[tokio::test]
+async fn a_burst_of_endpoint_updates_ends_in_the_last_state() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&headless("apps", "db"));
+    let server = DnsServer::start_api(&api, &[]);
+    server.expect_log("initial sync complete", WAIT);
+    for i in 0..1000u32 {
+        let ip = format!("10.3.{}.{}", i / 250, i % 250 + 1);
+        api.apply(&slice("apps", "db-1", "db", &[(ip.as_str(), None, true)]));
+    }
+    eventually_a(&server, "db.apps.svc.cluster.local.", &["10.3.3.250"]).await;
+    let ptr = server.query("250.3.3.10.in-addr.arpa.", RecordType::PTR).await;
+    assert_eq!(rdatas(&ptr.answers), ["10-3-3-250.db.apps.svc.cluster.local."]);
+}
+
+#[tokio::test]
+async fn objects_dns_cannot_use_are_skipped_and_named() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    api.apply(&cluster_ip("apps", "broken", "10.96.5.300"));
+    let server = DnsServer::start_api(&api, &[]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    let warning = server.expect_log("object skipped", WAIT);
+    assert!(warning.contains("broken") && warning.contains("10.96.5.300"), "{warning}");
+    let broken = server.query("broken.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(broken.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[tokio::test]
+async fn namespaces_and_labels_limit_what_is_served() {
+    let api = ApiServer::start();
+    for ns in ["apps", "other"] {
+        api.apply(&namespace(ns));
+        api.apply(&cluster_ip(ns, "web", "10.96.5.1"));
+    }
+    let mut skipped = cluster_ip("apps", "hidden", "10.96.5.2");
+    skipped.metadata.labels = Some(BTreeMap::from([("dns".to_string(), "skip".to_string())]));
+    api.apply(&skipped);
+    let server = DnsServer::start_api(&api, &["--namespaces", "apps", "--labels", "dns!=skip"]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    let other = server.query("web.other.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(other.metadata.response_code, ResponseCode::NXDomain);
+    let hidden = server.query("hidden.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(hidden.metadata.response_code, ResponseCode::NXDomain);
+    let requests = api.requests();
+    assert!(
+        requests.iter().all(|r| r.contains("/namespaces/apps/")),
+        "only the listed namespace is asked: {requests:?}"
+    );
+}
+
+#[test]
+fn without_manifests_or_api_configuration_it_exits_64_saying_what_was_tried() {
+    let home = tempfile::tempdir().unwrap();
+    let env = [("HOME", home.path().to_str()), ("KUBECONFIG", None), ("KUBERNETES_SERVICE_HOST", None)];
+    let (code, _, stderr) = run_with_env(&["--listen", "127.0.0.1:0"], &env);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(
+        stderr.contains("--manifests") && stderr.contains("KUBERNETES_SERVICE_HOST") && stderr.contains(".kube/config"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_with_env(&["--kubeconfig", "/nonexistent/kubeconfig"], &env);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("--kubeconfig /nonexistent/kubeconfig"), "{stderr}");
+}

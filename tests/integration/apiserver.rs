@@ -1,0 +1,475 @@
+//! An in-process Kubernetes API server for tests. It speaks the real HTTP protocol that kube
+//! uses: paginated LIST with resourceVersion and continue tokens, WATCH streams of chunked JSON
+//! events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR), `410 Gone` for expired resource
+//! versions, dropped streams and 503s. Objects are k8s-openapi types. It runs on its own
+//! thread, so tests may block while it serves.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// How often an idle watch gets a BOOKMARK.
+const BOOKMARK_EVERY: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    Services,
+    EndpointSlices,
+    Namespaces,
+    Pods,
+}
+
+impl Resource {
+    fn from_plural(plural: &str) -> Option<Resource> {
+        Some(match plural {
+            "services" => Resource::Services,
+            "endpointslices" => Resource::EndpointSlices,
+            "namespaces" => Resource::Namespaces,
+            "pods" => Resource::Pods,
+            _ => return None,
+        })
+    }
+
+    fn from_kind(kind: &str) -> Resource {
+        match kind {
+            "Service" => Resource::Services,
+            "EndpointSlice" => Resource::EndpointSlices,
+            "Namespace" => Resource::Namespaces,
+            "Pod" => Resource::Pods,
+            other => panic!("the test API server does not serve {other}"),
+        }
+    }
+
+    fn list_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Resource::Services => ("v1", "ServiceList"),
+            Resource::EndpointSlices => ("discovery.k8s.io/v1", "EndpointSliceList"),
+            Resource::Namespaces => ("v1", "NamespaceList"),
+            Resource::Pods => ("v1", "PodList"),
+        }
+    }
+
+    fn kind(self) -> (&'static str, &'static str) {
+        match self {
+            Resource::Services => ("v1", "Service"),
+            Resource::EndpointSlices => ("discovery.k8s.io/v1", "EndpointSlice"),
+            Resource::Namespaces => ("v1", "Namespace"),
+            Resource::Pods => ("v1", "Pod"),
+        }
+    }
+}
+
+type Key = (Resource, String, String);
+
+struct Event {
+    rv: u64,
+    resource: Resource,
+    kind: &'static str,
+    object: Value,
+}
+
+#[derive(Default)]
+struct State {
+    rv: u64,
+    objects: BTreeMap<Key, Value>,
+    history: Vec<Event>,
+    /// A watch from an older resourceVersion gets 410 Gone.
+    oldest_watchable: u64,
+    unavailable: bool,
+    hold_lists: bool,
+    /// Bumped to cut every open watch stream.
+    generation: u64,
+    /// "VERB path" of every request, for asserting what the client asked.
+    requests: Vec<String>,
+}
+
+pub struct ApiServer {
+    state: Arc<Mutex<State>>,
+    changed: Arc<Notify>,
+    _dir: tempfile::TempDir,
+    pub kubeconfig: std::path::PathBuf,
+}
+
+impl ApiServer {
+    pub fn start() -> ApiServer {
+        let state = Arc::new(Mutex::new(State { rv: 1, ..State::default() }));
+        let changed = Arc::new(Notify::new());
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let (s, c) = (state.clone(), changed.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).unwrap();
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(connection(stream, s.clone(), c.clone()));
+                }
+            });
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+                 clusters: [{{name: test, cluster: {{server: \"http://{addr}\"}}}}]\n\
+                 users: [{{name: test, user: {{}}}}]\n\
+                 contexts: [{{name: test, context: {{cluster: test, user: test}}}}]\n"
+            ),
+        )
+        .unwrap();
+        ApiServer { state, changed, _dir: dir, kubeconfig }
+    }
+
+    pub fn kubeconfig_arg(&self) -> String {
+        self.kubeconfig.to_str().unwrap().to_string()
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let result = f(&mut self.state.lock().unwrap());
+        self.changed.notify_waiters();
+        result
+    }
+
+    /// Creates or replaces an object (ADDED or MODIFIED).
+    pub fn apply<K: serde::Serialize>(&self, object: &K) {
+        let mut value = serde_json::to_value(object).unwrap();
+        let resource = Resource::from_kind(value["kind"].as_str().unwrap());
+        let namespace = value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap().to_string();
+        self.with_state(|state| {
+            state.rv += 1;
+            value["metadata"]["resourceVersion"] = json!(state.rv.to_string());
+            let previous = state.objects.insert((resource, namespace, name), value.clone());
+            let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
+            state.history.push(Event { rv: state.rv, resource, kind, object: value });
+        });
+    }
+
+    pub fn delete(&self, resource: Resource, namespace: &str, name: &str) {
+        self.with_state(|state| {
+            let Some(mut value) = state.objects.remove(&(resource, namespace.to_string(), name.to_string())) else {
+                panic!("no {resource:?} {namespace}/{name} to delete");
+            };
+            state.rv += 1;
+            value["metadata"]["resourceVersion"] = json!(state.rv.to_string());
+            state.history.push(Event { rv: state.rv, resource, kind: "DELETED", object: value });
+        });
+    }
+
+    /// Every request gets 503 while set, and open watches are cut.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.with_state(|state| {
+            state.unavailable = unavailable;
+            state.generation += 1;
+        });
+    }
+
+    /// LIST requests wait while set.
+    pub fn hold_lists(&self, hold: bool) {
+        self.with_state(|state| state.hold_lists = hold);
+    }
+
+    /// Cuts every open watch stream; clients resume from their last resourceVersion.
+    pub fn cut_watches(&self) {
+        self.with_state(|state| state.generation += 1);
+    }
+
+    /// Deletes an object while every watch is cut, and forgets the history (etcd compaction), so
+    /// clients learn of the deletion only by relisting after their resume gets 410 Gone.
+    pub fn delete_during_gap(&self, resource: Resource, namespace: &str, name: &str) {
+        self.with_state(|state| {
+            state.generation += 1;
+            state.objects.remove(&(resource, namespace.to_string(), name.to_string())).expect("object to delete");
+            state.rv += 1;
+            state.oldest_watchable = state.rv + 1;
+            state.history.clear();
+        });
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Waits until `count` watch requests for `plural` have been made.
+    pub fn wait_for_watches(&self, plural: &str, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let seen = self.requests().iter().filter(|r| r.contains(plural) && r.contains("watch=true")).count();
+            if seen >= count {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+}
+
+async fn connection(stream: TcpStream, state: Arc<Mutex<State>>, changed: Arc<Notify>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let Some(request) = read_request(&mut reader).await else { return };
+        let keep_open = respond(&request, &mut write, &state, &changed).await;
+        if !keep_open {
+            return;
+        }
+    }
+}
+
+async fn read_request(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).await.ok()? == 0 {
+            return None;
+        }
+        if header == "\r\n" || header == "\n" {
+            break;
+        }
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let query = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    Some(Request { method, path: path.to_string(), query })
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `/api/v1/services`, `/api/v1/namespaces/{ns}/services`, `/apis/discovery.k8s.io/v1/...`.
+fn route(path: &str) -> Option<(Resource, Option<String>)> {
+    let rest = path.strip_prefix("/api/v1/").or_else(|| path.strip_prefix("/apis/discovery.k8s.io/v1/"))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [plural] => Some((Resource::from_plural(plural)?, None)),
+        ["namespaces", ns, plural] => Some((Resource::from_plural(plural)?, Some(ns.to_string()))),
+        _ => None,
+    }
+}
+
+async fn respond(
+    request: &Request,
+    out: &mut tokio::net::tcp::OwnedWriteHalf,
+    state: &Mutex<State>,
+    changed: &Notify,
+) -> bool {
+    let query_text: Vec<String> = request.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let unavailable = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(format!("{} {}?{}", request.method, request.path, query_text.join("&")));
+        s.unavailable
+    };
+    if unavailable {
+        let status = status(503, "ServiceUnavailable", "the test API server is unavailable");
+        return send_json(out, 503, &status).await;
+    }
+    let Some((resource, namespace)) = route(&request.path).filter(|_| request.method == "GET") else {
+        return send_json(out, 404, &status(404, "NotFound", "not served by the test API server")).await;
+    };
+    if request.query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        watch(request, resource, namespace, out, state, changed).await;
+        false
+    } else {
+        while state.lock().unwrap().hold_lists {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let body = list(request, resource, namespace.as_deref(), &state.lock().unwrap());
+        send_json(out, 200, &body).await
+    }
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+}
+
+async fn send_json(out: &mut tokio::net::tcp::OwnedWriteHalf, code: u16, body: &Value) -> bool {
+    let body = body.to_string();
+    let head = format!(
+        "HTTP/1.1 {code} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        if code == 200 { "OK" } else { "Error" },
+        body.len()
+    );
+    out.write_all(head.as_bytes()).await.is_ok() && out.write_all(body.as_bytes()).await.is_ok()
+}
+
+fn matches(object: &Value, namespace: Option<&str>, selector: Option<&String>) -> bool {
+    if let Some(ns) = namespace
+        && object.pointer("/metadata/namespace").and_then(Value::as_str) != Some(ns)
+    {
+        return false;
+    }
+    let labels = object.pointer("/metadata/labels").and_then(Value::as_object);
+    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    selector.is_none_or(|selector| {
+        selector.split(',').filter(|t| !t.is_empty()).all(|term| {
+            if let Some((k, v)) = term.split_once("!=") {
+                label(k) != Some(v)
+            } else if let Some((k, v)) = term.split_once('=') {
+                label(k) == Some(v.trim_start_matches('='))
+            } else if let Some(k) = term.strip_prefix('!') {
+                label(k).is_none()
+            } else {
+                label(term).is_some()
+            }
+        })
+    })
+}
+
+/// A page of the list; the continue token is the last key of the page.
+fn list(request: &Request, resource: Resource, namespace: Option<&str>, state: &State) -> Value {
+    let limit: usize = request.query.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    // The continue token is "namespace/name" of the last item sent; keys compare as tuples.
+    let after =
+        request.query.get("continue").and_then(|t| t.split_once('/')).map(|(ns, n)| (ns.to_string(), n.to_string()));
+    let selector = request.query.get("labelSelector");
+    let mut items = Vec::new();
+    let mut next = None;
+    for ((r, ns, name), object) in &state.objects {
+        let past = after.as_ref().is_none_or(|(a_ns, a_name)| (ns, name) > (a_ns, a_name));
+        if *r != resource || !past || !matches(object, namespace, selector) {
+            continue;
+        }
+        if items.len() == limit {
+            next = Some(prev_token(&items));
+            break;
+        }
+        items.push(object.clone());
+    }
+    let (api_version, kind) = resource.list_kind();
+    let mut metadata = json!({"resourceVersion": state.rv.to_string()});
+    if let Some(token) = next {
+        metadata["continue"] = json!(token);
+    }
+    json!({"apiVersion": api_version, "kind": kind, "metadata": metadata, "items": items})
+}
+
+fn prev_token(items: &[Value]) -> String {
+    let last = items.last().unwrap();
+    let ns = last.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let name = last.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    format!("{ns}/{name}")
+}
+
+async fn watch(
+    request: &Request,
+    resource: Resource,
+    namespace: Option<String>,
+    out: &mut tokio::net::tcp::OwnedWriteHalf,
+    state: &Mutex<State>,
+    changed: &Notify,
+) {
+    let head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    if out.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut cursor: u64 = request.query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let timeout = request
+        .query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .map_or(Duration::from_secs(290), Duration::from_secs);
+    let bookmarks = request.query.get("allowWatchBookmarks").is_some_and(|b| b == "true");
+    let selector = request.query.get("labelSelector").cloned();
+    let deadline = Instant::now() + timeout;
+    let generation = state.lock().unwrap().generation;
+    let mut last_sent = Instant::now();
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (events, cut, gone, current) = {
+            let s = state.lock().unwrap();
+            // Events up to oldest_watchable - 1 are forgotten: a cursor before that cannot resume.
+            let gone = s.oldest_watchable > 0 && cursor + 1 < s.oldest_watchable;
+            let events: Vec<Value> = s
+                .history
+                .iter()
+                .filter(|e| {
+                    e.rv > cursor
+                        && e.resource == resource
+                        && matches(&e.object, namespace.as_deref(), selector.as_ref())
+                })
+                .map(|e| json!({"type": e.kind, "object": e.object}))
+                .collect();
+            (events, s.generation != generation || s.unavailable, gone, s.rv)
+        };
+        if gone {
+            let event = json!({"type": "ERROR", "object": status(410, "Expired", "too old resource version")});
+            let _ = send_chunk(out, &event).await;
+            break;
+        }
+        for event in &events {
+            if send_chunk(out, event).await.is_err() {
+                return;
+            }
+            last_sent = Instant::now();
+        }
+        cursor = cursor.max(current);
+        if cut || Instant::now() >= deadline {
+            break;
+        }
+        if bookmarks && last_sent.elapsed() >= BOOKMARK_EVERY {
+            let (api_version, kind) = resource.kind();
+            let bookmark = json!({"type": "BOOKMARK", "object": {"apiVersion": api_version, "kind": kind,
+                "metadata": {"resourceVersion": cursor.to_string()}}});
+            if send_chunk(out, &bookmark).await.is_err() {
+                return;
+            }
+            last_sent = Instant::now();
+        }
+        let _ = tokio::time::timeout(BOOKMARK_EVERY, notified).await;
+    }
+    let _ = out.write_all(b"0\r\n\r\n").await;
+}
+
+async fn send_chunk(out: &mut tokio::net::tcp::OwnedWriteHalf, event: &Value) -> std::io::Result<()> {
+    let line = format!("{event}\n");
+    out.write_all(format!("{:x}\r\n{line}\r\n", line.len()).as_bytes()).await
+}
