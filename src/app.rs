@@ -77,12 +77,12 @@ pub async fn source(cli: &Cli) -> Result<Source, ConnectError> {
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::Result<()> {
-    let (registry, writer) = Registry::new();
+    let (registry, mut writer) = Registry::new();
     match source {
         Source::Manifests(paths) => {
             let mut source = ManifestSource::new(paths);
             source.refresh();
-            manifests::publish(&source, &writer);
+            manifests::publish(&source, &mut writer);
             tokio::spawn(source.watch(writer));
         }
         Source::Api(mut config) => {

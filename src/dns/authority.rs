@@ -129,7 +129,7 @@ endpoints:
 
     fn authority() -> Authority {
         let objects = parse_manifests(Path::new("cluster.yaml"), CLUSTER).unwrap();
-        let (registry, writer) = Registry::new();
+        let (registry, mut writer) = Registry::new();
         writer.replace(&objects);
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
         Authority::new(zone, registry)

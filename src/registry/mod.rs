@@ -5,6 +5,7 @@
 //! load the current snapshot without locks, so they never block a writer and never see a
 //! half-applied update.
 
+pub mod model;
 pub mod object;
 pub mod snapshot;
 
@@ -13,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
+use model::Model;
 pub use object::ClusterObjects;
 pub use snapshot::Snapshot;
 
@@ -22,16 +24,17 @@ pub struct Registry {
     current: Arc<ArcSwap<Snapshot>>,
 }
 
-/// The one place that replaces the data.
+/// The one place that changes the data: it owns the model and publishes snapshots.
 pub struct RegistryWriter {
     current: Arc<ArcSwap<Snapshot>>,
+    model: Model,
 }
 
 impl Registry {
     /// An empty, not yet synced registry and the writer that fills it.
     pub fn new() -> (Registry, RegistryWriter) {
         let current = Arc::new(ArcSwap::from_pointee(Snapshot::default()));
-        (Registry { current: current.clone() }, RegistryWriter { current })
+        (Registry { current: current.clone() }, RegistryWriter { current, model: Model::default() })
     }
 
     pub fn snapshot(&self) -> arc_swap::Guard<Arc<Snapshot>> {
@@ -54,21 +57,31 @@ impl Registry {
 }
 
 impl RegistryWriter {
-    /// Replaces the whole view of the cluster with a complete one.
-    pub fn replace(&self, objects: &ClusterObjects) -> bool {
-        self.replace_all(objects, true)
+    /// Replaces the whole view of the cluster with a complete one and publishes it.
+    pub fn replace(&mut self, objects: &ClusterObjects) -> bool {
+        self.model.replace_all(objects);
+        self.publish(true)
     }
 
-    /// Replaces the whole view of the cluster; `synced` says whether it is complete. Returns
-    /// false when nothing DNS-visible changed, in which case the serial stays as it was.
-    pub fn replace_all(&self, objects: &ClusterObjects, synced: bool) -> bool {
+    /// The model, to change before the next [`Self::publish`].
+    pub fn model(&mut self) -> &mut Model {
+        &mut self.model
+    }
+
+    /// Makes what changed in the model visible to queries, in one atomic swap. `synced` says
+    /// whether the data is complete. Returns false when nothing DNS-visible changed, in which
+    /// case the serial stays as it was.
+    pub fn publish(&mut self, synced: bool) -> bool {
         let old = self.current.load();
-        let mut next = Snapshot::build(objects, old.serial);
-        next.synced = synced;
-        if next.same_data(&old) {
+        if !self.model.is_dirty() && old.synced == synced {
             return false;
         }
-        next.serial = next_serial(old.serial);
+        let data_changed = self.model.is_dirty();
+        let mut next = self.model.publish(&old);
+        next.synced = synced;
+        if data_changed {
+            next.serial = next_serial(old.serial);
+        }
         self.current.store(Arc::new(next));
         true
     }

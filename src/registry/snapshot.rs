@@ -1,11 +1,9 @@
 //! An immutable, indexed view of the cluster: everything one answer needs, found by hash lookups.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-
-use tracing::warn;
 
 use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKind};
 
@@ -32,56 +30,42 @@ impl ServiceEntry {
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct NamespaceEntry {
-    pub services: HashMap<String, ServiceEntry>,
+    pub services: imbl::HashMap<String, Arc<ServiceEntry>>,
     /// IPs of running Pods in this namespace (`--pods verified`).
-    pub pod_ips: HashSet<IpAddr>,
+    pub pod_ips: imbl::HashSet<IpAddr>,
 }
 
 /// What a PTR record for an IP points at: `[<host>.]<service>.<namespace>.svc.<zone>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReverseTarget {
-    pub host: Option<String>,
-    pub service: String,
-    pub namespace: String,
+    pub namespace: Arc<str>,
+    pub service: Arc<str>,
+    pub host: Option<Arc<str>>,
 }
 
-#[derive(Debug, Default)]
+/// One consistent view of the cluster. Its maps are persistent (structurally shared), so the
+/// next snapshot is this one with a few entries replaced, not a copy.
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// SOA serial; changes whenever DNS-visible data changes.
     pub serial: u32,
     /// False until the source has delivered a complete view of the cluster.
     pub synced: bool,
-    namespaces: HashMap<String, NamespaceEntry>,
-    reverse: BTreeMap<IpAddr, Vec<ReverseTarget>>,
+    pub(super) namespaces: imbl::HashMap<String, NamespaceEntry>,
+    pub(super) reverse: imbl::OrdMap<IpAddr, Vec<ReverseTarget>>,
 }
 
 impl Snapshot {
+    /// A complete snapshot of `objects`.
     pub fn build(objects: &ClusterObjects, serial: u32) -> Snapshot {
-        let mut namespaces: HashMap<String, NamespaceEntry> = HashMap::new();
-        for ns in &objects.namespaces {
-            namespaces.entry(ns.clone()).or_default();
-        }
-        let slices = slices_by_service(&objects.endpoint_slices);
-        for svc in &objects.services {
-            let no_slices = Vec::new();
-            let svc_slices = slices.get(&(svc.namespace.as_str(), svc.name.as_str())).unwrap_or(&no_slices);
-            let entry = ServiceEntry { service: svc.clone(), endpoints: served_endpoints(svc, svc_slices) };
-            let services = &mut namespaces.entry(svc.namespace.clone()).or_default().services;
-            if services.insert(svc.name.clone(), entry).is_some() {
-                warn!(namespace = %svc.namespace, service = %svc.name, "service defined twice; the last definition wins");
-            }
-        }
-        // A namespace exists if any namespaced object names it.
-        for slice in &objects.endpoint_slices {
-            namespaces.entry(slice.namespace.clone()).or_default();
-        }
-        for pod in &objects.pods {
-            namespaces.entry(pod.namespace.clone()).or_default().pod_ips.extend(&pod.ips);
-        }
-        let reverse = reverse_index(&namespaces);
-        Snapshot { serial, synced: true, namespaces, reverse }
+        let mut model = super::model::Model::default();
+        model.replace_all(objects);
+        let mut snapshot = model.publish(&Snapshot::default());
+        snapshot.serial = serial;
+        snapshot.synced = true;
+        snapshot
     }
 
     pub fn namespace(&self, name: &str) -> Option<&NamespaceEntry> {
@@ -89,7 +73,7 @@ impl Snapshot {
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceEntry> {
-        self.namespaces.get(namespace)?.services.get(name)
+        self.namespaces.get(namespace)?.services.get(name).map(|entry| &**entry)
     }
 
     /// PTR targets of one IP.
@@ -105,24 +89,14 @@ impl Snapshot {
     pub fn service_count(&self) -> usize {
         self.namespaces.values().map(|n| n.services.len()).sum()
     }
-
-    /// Whether two snapshots answer every question the same way (the serial aside).
-    pub fn same_data(&self, other: &Snapshot) -> bool {
-        self.namespaces == other.namespaces && self.synced == other.synced
-    }
-}
-
-fn slices_by_service(slices: &[EndpointSlice]) -> HashMap<(&str, &str), Vec<&EndpointSlice>> {
-    let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
-    for slice in slices {
-        by_service.entry((&slice.namespace, &slice.service)).or_default().push(slice);
-    }
-    by_service
 }
 
 /// The addresses a headless Service publishes (DNS spec §2.4): ready ones, or all of them when
 /// the Service publishes not-ready addresses; merged over its slices and deduplicated by IP.
-fn served_endpoints(svc: &Service, slices: &[&EndpointSlice]) -> Vec<ServedEndpoint> {
+pub(super) fn served_endpoints<'a>(
+    svc: &Service,
+    slices: impl Iterator<Item = &'a EndpointSlice>,
+) -> Vec<ServedEndpoint> {
     if svc.kind != ServiceKind::Headless {
         return Vec::new();
     }
@@ -137,32 +111,6 @@ fn served_endpoints(svc: &Service, slices: &[&EndpointSlice]) -> Vec<ServedEndpo
         }
     }
     served.into_values().collect()
-}
-
-fn reverse_index(namespaces: &HashMap<String, NamespaceEntry>) -> BTreeMap<IpAddr, Vec<ReverseTarget>> {
-    let mut reverse: BTreeMap<IpAddr, Vec<ReverseTarget>> = BTreeMap::new();
-    for (ns, entry) in namespaces {
-        for (name, svc) in &entry.services {
-            let target = |host: Option<&String>| ReverseTarget {
-                host: host.cloned(),
-                service: name.clone(),
-                namespace: ns.clone(),
-            };
-            if let ServiceKind::ClusterIp(ips) = &svc.service.kind {
-                for ip in ips {
-                    reverse.entry(*ip).or_default().push(target(None));
-                }
-            }
-            for e in &svc.endpoints {
-                reverse.entry(e.ip).or_default().push(target(Some(&e.host)));
-            }
-        }
-    }
-    // HashMap iteration order is random: sort so that answers are stable.
-    for targets in reverse.values_mut() {
-        targets.sort_by(|a, b| (&a.namespace, &a.service, &a.host).cmp(&(&b.namespace, &b.service, &b.host)));
-    }
-    reverse
 }
 
 /// The label that names an address without a hostname: `10-0-0-1`, or for IPv6 the compressed

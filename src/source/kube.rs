@@ -23,7 +23,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::registry::RegistryWriter;
-use crate::registry::object::{self, ClusterObjects, EndpointSlice, ObjectError, Pod, Service};
+use crate::registry::model::{Key, Kind, Object};
+use crate::registry::object::{self, EndpointSlice, ObjectError, Pod, Service};
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
@@ -36,35 +37,14 @@ pub struct WatchOptions {
     pub pods: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Service,
-    EndpointSlice,
-    Namespace,
-    Pod,
-}
-
-impl Kind {
-    fn plural(self) -> &'static str {
-        match self {
-            Kind::Service => "services",
-            Kind::EndpointSlice => "endpointslices",
-            Kind::Namespace => "namespaces",
-            Kind::Pod => "pods",
-        }
+fn plural(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Service => "services",
+        Kind::EndpointSlice => "endpointslices",
+        Kind::Namespace => "namespaces",
+        Kind::Pod => "pods",
     }
 }
-
-/// A trimmed object.
-#[derive(Debug, Clone)]
-enum Object {
-    Service(Service),
-    EndpointSlice(EndpointSlice),
-    Namespace(String),
-    Pod(Pod),
-}
-
-type Key = (String, String);
 
 /// What a watcher task tells the assembler, stamped with when it arrived.
 #[derive(Debug)]
@@ -81,7 +61,7 @@ enum What {
     /// A (re)list started.
     Init,
     /// An object from the list; `None` when DNS cannot use it.
-    Listed(Key, Option<Object>),
+    Listed(Option<Object>),
     /// The list is complete.
     InitDone,
     Applied(Key, Option<Object>),
@@ -93,7 +73,7 @@ enum What {
 /// watch has completed its first list.
 pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter) {
     let (tx, rx) = mpsc::channel(4096);
-    let mut watches: HashMap<Kind, usize> = HashMap::new();
+    let mut watches: HashMap<(Kind, usize), WatchState> = HashMap::new();
     let scopes: Vec<Option<String>> =
         if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() };
     let labelled = |config: watcher::Config| match &options.labels {
@@ -110,17 +90,20 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter) {
             spawn_watch(pods, watcher::Config::default(), Kind::Pod, i, trim_pod, tx.clone());
         }
     }
-    watches.insert(Kind::Service, scopes.len());
-    watches.insert(Kind::EndpointSlice, scopes.len());
-    if options.pods {
-        watches.insert(Kind::Pod, scopes.len());
+    for (i, scope) in scopes.iter().enumerate() {
+        let state = || WatchState { scope: scope.clone(), ..WatchState::default() };
+        watches.insert((Kind::Service, i), state());
+        watches.insert((Kind::EndpointSlice, i), state());
+        if options.pods {
+            watches.insert((Kind::Pod, i), state());
+        }
     }
     // With `--namespaces`, Namespace objects are not watched (that needs cluster-wide access):
     // a listed namespace exists when an object in it does.
     if options.namespaces.is_empty() {
         let namespaces = Api::<core::Namespace>::all(client.clone());
         spawn_watch(namespaces, watcher::Config::default(), Kind::Namespace, 0, trim_namespace, tx.clone());
-        watches.insert(Kind::Namespace, 1);
+        watches.insert((Kind::Namespace, 0), WatchState::default());
     }
     tokio::spawn(Assembler::new(watches, writer).run(rx));
 }
@@ -136,8 +119,15 @@ where
     }
 }
 
-fn key<K: Resource>(obj: &K) -> Key {
-    (obj.namespace().unwrap_or_else(|| object::DEFAULT_NAMESPACE.to_string()), obj.name_any())
+/// The registry's key of an object: namespaced objects without a namespace are in `default`;
+/// cluster-scoped ones (Namespaces) have none.
+fn key<K: Resource>(obj: &K, kind: Kind) -> Key {
+    let namespace = match obj.namespace() {
+        Some(ns) => ns,
+        None if kind == Kind::Namespace => String::new(),
+        None => object::DEFAULT_NAMESPACE.to_string(),
+    };
+    (namespace, obj.name_any())
 }
 
 fn trim_service(svc: &core::Service) -> Result<Object, ObjectError> {
@@ -173,17 +163,17 @@ fn spawn_watch<K>(
             let trimmed = |obj: &K| {
                 trim(obj)
                     .inspect_err(|error| {
-                        let (namespace, name) = key(obj);
-                        warn!(kind = kind.plural(), %namespace, %name, %error, "object skipped: DNS cannot use it");
+                        let (namespace, name) = key(obj, kind);
+                        warn!(kind = plural(kind), %namespace, %name, %error, "object skipped: DNS cannot use it");
                     })
                     .ok()
             };
             let what = match event {
                 Ok(Event::Init) => What::Init,
-                Ok(Event::InitApply(obj)) => What::Listed(key(&obj), trimmed(&obj)),
+                Ok(Event::InitApply(obj)) => What::Listed(trimmed(&obj)),
                 Ok(Event::InitDone) => What::InitDone,
-                Ok(Event::Apply(obj)) => What::Applied(key(&obj), trimmed(&obj)),
-                Ok(Event::Delete(obj)) => What::Deleted(key(&obj)),
+                Ok(Event::Apply(obj)) => What::Applied(key(&obj, kind), trimmed(&obj)),
+                Ok(Event::Delete(obj)) => What::Deleted(key(&obj, kind)),
                 Err(error) => What::Failed(error.to_string()),
             };
             if tx.send(Change { kind, watch, what, arrived }).await.is_err() {
@@ -193,12 +183,13 @@ fn spawn_watch<K>(
     });
 }
 
-/// One watch's objects.
+/// One watch's state.
 #[derive(Default)]
 struct WatchState {
-    live: HashMap<Key, Object>,
-    /// A relist in progress, swapped in at `InitDone`.
-    relist: Option<HashMap<Key, Object>>,
+    /// The namespace it covers (`None`: all).
+    scope: Option<String>,
+    /// A relist in progress, applied whole at `InitDone`.
+    relist: Option<Vec<Object>>,
     synced: bool,
     /// The last error, while the watch is failing.
     failing: Option<String>,
@@ -211,13 +202,7 @@ struct Assembler {
 }
 
 impl Assembler {
-    fn new(counts: HashMap<Kind, usize>, writer: RegistryWriter) -> Assembler {
-        let mut watches = HashMap::new();
-        for (kind, count) in counts {
-            for i in 0..count {
-                watches.insert((kind, i), WatchState::default());
-            }
-        }
+    fn new(watches: HashMap<(Kind, usize), WatchState>, writer: RegistryWriter) -> Assembler {
         Assembler { watches, writer, latency: LatencyLog::default() }
     }
 
@@ -225,23 +210,16 @@ impl Assembler {
         let mut was_synced = false;
         while let Some(first) = rx.recv().await {
             let mut arrivals = vec![first.arrived];
-            let mut dirty = self.apply(first);
+            self.apply(first);
             // Everything already queued goes into the same publication.
             while let Ok(change) = rx.try_recv() {
                 arrivals.push(change.arrived);
-                dirty |= self.apply(change);
-            }
-            if !dirty {
-                continue;
+                self.apply(change);
             }
             let synced = self.watches.values().all(|w| w.synced);
-            let changed = self.writer.replace_all(&self.objects(), synced);
+            let changed = self.writer.publish(synced);
             if synced && !was_synced {
-                info!(
-                    services = self.count(Kind::Service),
-                    endpoint_slices = self.count(Kind::EndpointSlice),
-                    "initial sync complete"
-                );
+                info!("initial sync complete");
                 was_synced = true;
             }
             if changed {
@@ -250,66 +228,39 @@ impl Assembler {
         }
     }
 
-    /// Applies one change; returns whether the published data may have changed.
-    fn apply(&mut self, change: Change) -> bool {
-        let Some(state) = self.watches.get_mut(&(change.kind, change.watch)) else { return false };
-        let plural = change.kind.plural();
+    fn apply(&mut self, change: Change) {
+        let Some(state) = self.watches.get_mut(&(change.kind, change.watch)) else { return };
+        let kind = plural(change.kind);
         if let What::Failed(error) = &change.what {
             if state.failing.is_none() {
-                warn!(kind = plural, %error, "watch failed; serving the last good data and retrying");
+                warn!(kind, %error, "watch failed; serving the last good data and retrying");
             } else {
-                debug!(kind = plural, %error, "watch still failing");
+                debug!(kind, %error, "watch still failing");
             }
             state.failing = Some(error.clone());
-            return false;
+            return;
         }
         if state.failing.take().is_some() {
-            info!(kind = plural, "watch recovered");
+            info!(kind, "watch recovered");
         }
+        let model = self.writer.model();
         match change.what {
-            What::Init => {
-                state.relist = Some(HashMap::new());
-                false
-            }
-            What::Listed(key, object) => {
-                let relist = state.relist.get_or_insert_with(HashMap::new);
-                if let Some(object) = object {
-                    relist.insert(key, object);
-                }
-                false
-            }
+            What::Init => state.relist = Some(Vec::new()),
+            What::Listed(object) => state.relist.get_or_insert_with(Vec::new).extend(object),
             What::InitDone => {
-                state.live = state.relist.take().unwrap_or_default();
+                let listed = state.relist.take().unwrap_or_default();
+                debug!(kind, objects = listed.len(), "list complete");
+                model.replace_kind(change.kind, state.scope.as_deref(), listed);
                 state.synced = true;
-                debug!(kind = plural, objects = state.live.len(), "list complete");
-                true
             }
-            What::Applied(key, Some(object)) => {
-                state.live.insert(key, object);
-                true
+            What::Applied(_, Some(object)) => {
+                model.upsert(object);
             }
-            What::Applied(key, None) | What::Deleted(key) => state.live.remove(&key).is_some(),
-            What::Failed(_) => false,
+            What::Applied(key, None) | What::Deleted(key) => {
+                model.delete(change.kind, &key);
+            }
+            What::Failed(_) => {}
         }
-    }
-
-    fn count(&self, kind: Kind) -> usize {
-        self.watches.iter().filter(|((k, _), _)| *k == kind).map(|(_, w)| w.live.len()).sum()
-    }
-
-    fn objects(&self) -> ClusterObjects {
-        let mut objects = ClusterObjects::default();
-        for state in self.watches.values() {
-            for object in state.live.values() {
-                match object {
-                    Object::Service(s) => objects.services.push(s.clone()),
-                    Object::EndpointSlice(s) => objects.endpoint_slices.push(s.clone()),
-                    Object::Namespace(n) => objects.namespaces.push(n.clone()),
-                    Object::Pod(p) => objects.pods.push(p.clone()),
-                }
-            }
-        }
-        objects
     }
 }
 

@@ -98,20 +98,20 @@ impl ManifestSource {
     }
 
     /// Polls for changes forever, swapping each new view into the registry.
-    pub async fn watch(mut self, writer: RegistryWriter) {
+    pub async fn watch(mut self, mut writer: RegistryWriter) {
         let mut tick = tokio::time::interval(POLL_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             if self.refresh() {
-                publish(&self, &writer);
+                publish(&self, &mut writer);
             }
         }
     }
 }
 
 /// Swaps the source's current view into the registry and says what it holds.
-pub fn publish(source: &ManifestSource, writer: &RegistryWriter) {
+pub fn publish(source: &ManifestSource, writer: &mut RegistryWriter) {
     let objects = source.objects();
     if writer.replace(&objects) {
         info!(

@@ -1,0 +1,416 @@
+//! The writer's side of the registry: every trimmed object by key, and what changed since the
+//! last snapshot. Publishing rebuilds only the entries that changed (a Service and its
+//! endpoints, a namespace, a pod IP) on top of the previous snapshot's persistent maps, so a
+//! change costs the same in a cluster of ten services as in one of ten thousand.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::object::{ClusterObjects, EndpointSlice, Pod, Service, ServiceKind};
+use super::snapshot::{NamespaceEntry, ReverseTarget, ServiceEntry, Snapshot, served_endpoints};
+
+/// `(namespace, name)`; Namespaces themselves use an empty namespace.
+pub type Key = (String, String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Service,
+    EndpointSlice,
+    Namespace,
+    Pod,
+}
+
+/// A trimmed object of any kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    Namespace(String),
+    Pod(Pod),
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Service(_) => Kind::Service,
+            Object::EndpointSlice(_) => Kind::EndpointSlice,
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Pod(_) => Kind::Pod,
+        }
+    }
+
+    pub fn key(&self) -> Key {
+        match self {
+            Object::Service(s) => (s.namespace.clone(), s.name.clone()),
+            Object::EndpointSlice(s) => (s.namespace.clone(), s.name.clone()),
+            Object::Namespace(n) => (String::new(), n.clone()),
+            Object::Pod(p) => (p.namespace.clone(), p.name.clone()),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Model {
+    services: HashMap<Key, Service>,
+    slices: HashMap<Key, EndpointSlice>,
+    /// Slice names of each Service, by the Service's key.
+    slices_of: HashMap<Key, BTreeSet<String>>,
+    namespaces: HashSet<String>,
+    pods: HashMap<Key, Pod>,
+    /// Namespaced objects per namespace: a namespace exists while any object names it.
+    in_namespace: HashMap<String, usize>,
+    /// Running Pods per (namespace, IP): hostNetwork Pods share their node's IP.
+    pod_ips: HashMap<(String, IpAddr), usize>,
+    dirty_services: HashSet<Key>,
+    dirty_namespaces: HashSet<String>,
+    dirty_pod_ips: HashSet<(String, IpAddr)>,
+}
+
+impl Model {
+    /// Whether anything changed since the last publication.
+    pub fn is_dirty(&self) -> bool {
+        !(self.dirty_services.is_empty() && self.dirty_namespaces.is_empty() && self.dirty_pod_ips.is_empty())
+    }
+
+    /// Adds or replaces an object; returns whether anything changed.
+    pub fn upsert(&mut self, object: Object) -> bool {
+        match object {
+            Object::Service(svc) => {
+                let key = (svc.namespace.clone(), svc.name.clone());
+                if self.services.get(&key) == Some(&svc) {
+                    return false;
+                }
+                if self.services.insert(key.clone(), svc).is_none() {
+                    self.enter_namespace(&key.0);
+                }
+                self.dirty_services.insert(key);
+            }
+            Object::EndpointSlice(slice) => {
+                let key = (slice.namespace.clone(), slice.name.clone());
+                if self.slices.get(&key) == Some(&slice) {
+                    return false;
+                }
+                let service = (slice.namespace.clone(), slice.service.clone());
+                match self.slices.insert(key.clone(), slice) {
+                    Some(old) => self.unlink_slice(&key, &old),
+                    None => self.enter_namespace(&key.0),
+                }
+                self.slices_of.entry(service.clone()).or_default().insert(key.1);
+                self.dirty_services.insert(service);
+            }
+            Object::Namespace(name) => {
+                if !self.namespaces.insert(name.clone()) {
+                    return false;
+                }
+                self.dirty_namespaces.insert(name);
+            }
+            Object::Pod(pod) => {
+                let key = (pod.namespace.clone(), pod.name.clone());
+                if self.pods.get(&key) == Some(&pod) {
+                    return false;
+                }
+                self.count_pod_ips(&pod, 1);
+                match self.pods.insert(key.clone(), pod) {
+                    Some(old) => self.count_pod_ips(&old, -1),
+                    None => self.enter_namespace(&key.0),
+                }
+            }
+        }
+        true
+    }
+
+    /// Removes an object; returns whether it was there.
+    pub fn delete(&mut self, kind: Kind, key: &Key) -> bool {
+        match kind {
+            Kind::Service => {
+                if self.services.remove(key).is_none() {
+                    return false;
+                }
+                self.leave_namespace(&key.0);
+                self.dirty_services.insert(key.clone());
+            }
+            Kind::EndpointSlice => {
+                let Some(old) = self.slices.remove(key) else { return false };
+                self.unlink_slice(key, &old);
+                self.leave_namespace(&key.0);
+            }
+            Kind::Namespace => {
+                if !self.namespaces.remove(&key.1) {
+                    return false;
+                }
+                self.dirty_namespaces.insert(key.1.clone());
+            }
+            Kind::Pod => {
+                let Some(old) = self.pods.remove(key) else { return false };
+                self.count_pod_ips(&old, -1);
+                self.leave_namespace(&key.0);
+            }
+        }
+        true
+    }
+
+    /// Makes the objects of `kind` (in `namespace`, or everywhere) exactly `objects`: what is
+    /// not among them is deleted. Returns whether anything changed.
+    pub fn replace_kind(&mut self, kind: Kind, namespace: Option<&str>, objects: Vec<Object>) -> bool {
+        let listed: HashSet<Key> = objects.iter().map(Object::key).collect();
+        let stale: Vec<Key> =
+            self.keys(kind).filter(|k| namespace.is_none_or(|ns| k.0 == ns) && !listed.contains(k)).collect();
+        let mut changed = false;
+        for key in stale {
+            changed |= self.delete(kind, &key);
+        }
+        for object in objects {
+            changed |= self.upsert(object);
+        }
+        changed
+    }
+
+    /// Makes the model exactly `objects`.
+    pub fn replace_all(&mut self, objects: &ClusterObjects) -> bool {
+        let wrap = |kind: Kind| -> Vec<Object> {
+            match kind {
+                Kind::Service => objects.services.iter().cloned().map(Object::Service).collect(),
+                Kind::EndpointSlice => objects.endpoint_slices.iter().cloned().map(Object::EndpointSlice).collect(),
+                Kind::Namespace => objects.namespaces.iter().cloned().map(Object::Namespace).collect(),
+                Kind::Pod => objects.pods.iter().cloned().map(Object::Pod).collect(),
+            }
+        };
+        let mut changed = false;
+        for kind in [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod] {
+            let list = wrap(kind);
+            warn_duplicates(&list);
+            changed |= self.replace_kind(kind, None, list);
+        }
+        changed
+    }
+
+    fn keys(&self, kind: Kind) -> Box<dyn Iterator<Item = Key> + '_> {
+        match kind {
+            Kind::Service => Box::new(self.services.keys().cloned()),
+            Kind::EndpointSlice => Box::new(self.slices.keys().cloned()),
+            Kind::Namespace => Box::new(self.namespaces.iter().map(|n| (String::new(), n.clone()))),
+            Kind::Pod => Box::new(self.pods.keys().cloned()),
+        }
+    }
+
+    fn unlink_slice(&mut self, key: &Key, old: &EndpointSlice) {
+        let service = (old.namespace.clone(), old.service.clone());
+        if let Some(names) = self.slices_of.get_mut(&service) {
+            names.remove(&key.1);
+            if names.is_empty() {
+                self.slices_of.remove(&service);
+            }
+        }
+        self.dirty_services.insert(service);
+    }
+
+    fn enter_namespace(&mut self, namespace: &str) {
+        *self.in_namespace.entry(namespace.to_string()).or_default() += 1;
+        self.dirty_namespaces.insert(namespace.to_string());
+    }
+
+    fn leave_namespace(&mut self, namespace: &str) {
+        if let Some(count) = self.in_namespace.get_mut(namespace) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_namespace.remove(namespace);
+            }
+        }
+        self.dirty_namespaces.insert(namespace.to_string());
+    }
+
+    fn count_pod_ips(&mut self, pod: &Pod, delta: isize) {
+        for ip in &pod.ips {
+            let key = (pod.namespace.clone(), *ip);
+            let count = self.pod_ips.entry(key.clone()).or_default();
+            *count = count.saturating_add_signed(delta);
+            if *count == 0 {
+                self.pod_ips.remove(&key);
+            }
+            self.dirty_pod_ips.insert(key);
+        }
+    }
+
+    fn namespace_exists(&self, namespace: &str) -> bool {
+        self.namespaces.contains(namespace) || self.in_namespace.contains_key(namespace)
+    }
+
+    fn service_entry(&self, key: &Key) -> Option<Arc<ServiceEntry>> {
+        let service = self.services.get(key)?;
+        let slices = self.slices_of.get(key).into_iter().flatten();
+        let slices = slices.filter_map(|name| self.slices.get(&(key.0.clone(), name.clone())));
+        Some(Arc::new(ServiceEntry { service: service.clone(), endpoints: served_endpoints(service, slices) }))
+    }
+
+    /// The next snapshot: `previous` with every changed entry rebuilt. Serial and sync state
+    /// are the caller's.
+    pub fn publish(&mut self, previous: &Snapshot) -> Snapshot {
+        let mut next = previous.clone();
+        let dirty_namespaces = std::mem::take(&mut self.dirty_namespaces);
+        for ns in &dirty_namespaces {
+            if self.namespace_exists(ns) && !next.namespaces.contains_key(ns) {
+                next.namespaces.insert(ns.clone(), NamespaceEntry::default());
+            }
+        }
+        for key in std::mem::take(&mut self.dirty_services) {
+            let old = next.namespaces.get(&key.0).and_then(|n| n.services.get(&key.1)).cloned();
+            let new = self.service_entry(&key);
+            if let Some(old) = &old {
+                update_reverse(&mut next.reverse, &key, old, false);
+            }
+            if let Some(new) = &new {
+                update_reverse(&mut next.reverse, &key, new, true);
+            }
+            if let Some(entry) = next.namespaces.get_mut(&key.0) {
+                match new {
+                    Some(new) => entry.services.insert(key.1.clone(), new),
+                    None => entry.services.remove(&key.1),
+                };
+            }
+        }
+        for (ns, ip) in std::mem::take(&mut self.dirty_pod_ips) {
+            let running = self.pod_ips.contains_key(&(ns.clone(), ip));
+            if let Some(entry) = next.namespaces.get_mut(&ns) {
+                if running {
+                    entry.pod_ips.insert(ip);
+                } else {
+                    entry.pod_ips.remove(&ip);
+                }
+            }
+        }
+        for ns in &dirty_namespaces {
+            if !self.namespace_exists(ns) {
+                next.namespaces.remove(ns);
+            }
+        }
+        next
+    }
+}
+
+/// Adds (`add`) or removes the PTR targets of one Service entry: its cluster IPs and, for a
+/// headless Service, its published endpoints.
+fn update_reverse(reverse: &mut imbl::OrdMap<IpAddr, Vec<ReverseTarget>>, key: &Key, entry: &ServiceEntry, add: bool) {
+    let (namespace, service): (Arc<str>, Arc<str>) = (key.0.as_str().into(), key.1.as_str().into());
+    let mut targets: Vec<(IpAddr, Option<Arc<str>>)> = Vec::new();
+    if let ServiceKind::ClusterIp(ips) = &entry.service.kind {
+        targets.extend(ips.iter().map(|ip| (*ip, None)));
+    }
+    targets.extend(entry.endpoints.iter().map(|e| (e.ip, Some(Arc::from(e.host.as_str())))));
+    for (ip, host) in targets {
+        let target = ReverseTarget { namespace: namespace.clone(), service: service.clone(), host };
+        if add {
+            let list = reverse.entry(ip).or_default();
+            if let Err(at) = list.binary_search(&target) {
+                list.insert(at, target);
+            }
+        } else if let Some(list) = reverse.get_mut(&ip) {
+            list.retain(|t| t != &target);
+            if list.is_empty() {
+                reverse.remove(&ip);
+            }
+        }
+    }
+}
+
+fn warn_duplicates(objects: &[Object]) {
+    let mut seen = HashSet::new();
+    for object in objects {
+        let key = object.key();
+        if !seen.insert(key.clone()) {
+            warn!(kind = ?object.kind(), namespace = %key.0, name = %key.1, "object defined twice; the last definition wins");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::registry::object::{Endpoint, NamedPort};
+
+    fn service(ns: &str, name: &str, variant: u32) -> Service {
+        let kind = match variant % 3 {
+            0 => ServiceKind::Headless,
+            1 => ServiceKind::ClusterIp(vec![format!("10.96.{}.{}", variant % 7, variant % 200 + 1).parse().unwrap()]),
+            _ => ServiceKind::ExternalName(hickory_proto::rr::Name::from_ascii("example.com.").unwrap()),
+        };
+        let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 80 }];
+        Service { namespace: ns.into(), name: name.into(), kind, ports, publish_not_ready: variant % 5 == 0 }
+    }
+
+    fn slice(ns: &str, name: &str, service: &str, variant: u32) -> EndpointSlice {
+        let endpoints = (0..variant % 4)
+            .map(|i| Endpoint {
+                addresses: vec![format!("10.1.{}.{}", variant % 5, i + 1).parse().unwrap()],
+                hostname: (i % 2 == 0).then(|| format!("pod-{i}")),
+                ready: (variant + i) % 3 != 0,
+            })
+            .collect();
+        let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 8080 }];
+        EndpointSlice { namespace: ns.into(), name: name.into(), service: service.into(), endpoints, ports }
+    }
+
+    /// Everything a query can see, in a comparable form.
+    fn visible(s: &Snapshot) -> (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Vec<ReverseTarget>)>) {
+        let namespaces = s
+            .namespaces
+            .iter()
+            .map(|(ns, entry)| {
+                let mut services: Vec<(String, ServiceEntry)> =
+                    entry.services.iter().map(|(n, e)| (n.clone(), (**e).clone())).collect();
+                services.sort_by(|a, b| a.0.cmp(&b.0));
+                (ns.clone(), services)
+            })
+            .collect();
+        (namespaces, s.reverse.iter().map(|(ip, t)| (*ip, t.clone())).collect())
+    }
+
+    #[test]
+    fn incremental_publishing_matches_a_full_build() {
+        let mut model = Model::default();
+        let mut snapshot = Snapshot::default();
+        let mut truth: BTreeMap<(Kind, Key), Object> = BTreeMap::new();
+        let mut seed: u32 = 12345;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            seed >> 8
+        };
+        for step in 0..3000 {
+            let (r, variant) = (next(), next());
+            let ns = ["a", "b", "c"][(r % 3) as usize];
+            let svc = format!("s{}", r / 3 % 6);
+            let object = match r / 18 % 4 {
+                0 => Object::Service(service(ns, &svc, variant)),
+                1 | 2 => Object::EndpointSlice(slice(ns, &format!("{svc}-{}", variant % 2), &svc, variant)),
+                _ => Object::Namespace(format!("n{}", variant % 3)),
+            };
+            let key = (object.kind(), object.key());
+            if next() % 4 == 0 {
+                model.delete(key.0, &key.1);
+                truth.remove(&key);
+            } else {
+                model.upsert(object.clone());
+                truth.insert(key, object);
+            }
+            if step % 7 == 0 {
+                snapshot = model.publish(&snapshot);
+            }
+        }
+        snapshot = model.publish(&snapshot);
+        let mut objects = ClusterObjects::default();
+        for object in truth.into_values() {
+            match object {
+                Object::Service(s) => objects.services.push(s),
+                Object::EndpointSlice(s) => objects.endpoint_slices.push(s),
+                Object::Namespace(n) => objects.namespaces.push(n),
+                Object::Pod(p) => objects.pods.push(p),
+            }
+        }
+        let full = Snapshot::build(&objects, 0);
+        assert_eq!(visible(&snapshot), visible(&full));
+    }
+}
