@@ -193,6 +193,17 @@ impl ApiServer {
         });
     }
 
+    /// Expires every resource version clients hold, as after etcd compaction: every resumed
+    /// watch gets 410 Gone and relists. Open streams are cut.
+    pub fn force_relist(&self) {
+        self.with_state(|state| {
+            state.generation += 1;
+            state.rv += 1;
+            state.oldest_watchable = state.rv + 1;
+            state.history.clear();
+        });
+    }
+
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }

@@ -1,0 +1,273 @@
+//! Churn benchmark: clusterdns fed by the in-process test API server (the real list/watch
+//! protocol, as in the integration tests) with 10,000 Services and 150,000 endpoints, then
+//! 1,000 endpoint changes per second for 30 s while dnsperf queries it.
+//!
+//! Prints: sync time, resident memory after sync and its peak during a forced relist,
+//! DNS programming latency (event arrival to answer served, from clusterdns's own per-publish
+//! log lines), and queries per second with and without churn.
+//!
+//!   cargo bench --bench churn            (needs dnsperf; bench/churn.sh installs it)
+
+#[allow(dead_code)]
+#[path = "../tests/integration/apiserver.rs"]
+mod apiserver;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apiserver::ApiServer;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+const NAMESPACES: usize = 100;
+const SERVICES: usize = 10_000;
+/// Headless Services; the rest are ClusterIP. Endpoints: 9,000 x 10 + 1,000 x 60 = 150,000.
+const HEADLESS: usize = 1_000;
+const CLUSTER_IP_ENDPOINTS: usize = 10;
+const HEADLESS_ENDPOINTS: usize = 60;
+const CHURN_PER_SECOND: usize = 1_000;
+const CHURN_SECONDS: u64 = 30;
+const QUIET_SECONDS: u64 = 10;
+const DNS_PORT: u16 = 15360;
+
+fn meta(ns: &str, name: &str) -> ObjectMeta {
+    ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..ObjectMeta::default() }
+}
+
+fn service(i: usize) -> Service {
+    let (ns, name) = names(i);
+    let ip = if i < HEADLESS { "None".to_string() } else { format!("10.96.{}.{}", i / 250, i % 250 + 1) };
+    let spec = ServiceSpec {
+        cluster_ip: Some(ip.clone()),
+        cluster_ips: Some(vec![ip]),
+        ports: Some(vec![ServicePort { name: Some("http".into()), port: 80, ..ServicePort::default() }]),
+        ..ServiceSpec::default()
+    };
+    Service { metadata: meta(&ns, &name), spec: Some(spec), ..Service::default() }
+}
+
+fn names(i: usize) -> (String, String) {
+    (format!("ns{}", i % NAMESPACES), if i < HEADLESS { format!("hl{i}") } else { format!("svc{i}") })
+}
+
+/// The slice of Service `i`; `generation` shifts the addresses so every call is a change.
+fn slice(i: usize, generation: usize) -> EndpointSlice {
+    let (ns, name) = names(i);
+    let count = if i < HEADLESS { HEADLESS_ENDPOINTS } else { CLUSTER_IP_ENDPOINTS };
+    let mut metadata = meta(&ns, &format!("{name}-1"));
+    metadata.labels = Some(BTreeMap::from([("kubernetes.io/service-name".to_string(), name)]));
+    let endpoints = (0..count)
+        .map(|k| {
+            let n = i * 64 + k + generation;
+            Endpoint {
+                addresses: vec![format!("10.{}.{}.{}", 100 + n / 65536 % 100, n / 256 % 256, n % 256)],
+                hostname: (i < HEADLESS).then(|| format!("pod-{k}")),
+                conditions: Some(EndpointConditions { ready: Some(true), ..EndpointConditions::default() }),
+                ..Endpoint::default()
+            }
+        })
+        .collect();
+    let ports = vec![EndpointPort { name: Some("http".into()), port: Some(8080), ..EndpointPort::default() }];
+    EndpointSlice { metadata, address_type: "IPv4".into(), endpoints, ports: Some(ports) }
+}
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Server {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.logs.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+fn start_clusterdns(api: &ApiServer) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+        .args(["--kubeconfig", &api.kubeconfig_arg(), "--listen", &format!("127.0.0.1:{DNS_PORT}")])
+        .args(["--startup-timeout", "120s", "--log-level", "info,clusterdns::source::kube=debug"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start clusterdns");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Server { child, logs }
+}
+
+fn dnsperf(queries: &std::path::Path, seconds: u64) -> f64 {
+    let out = Command::new("dnsperf")
+        .args(["-s", "127.0.0.1", "-p", &DNS_PORT.to_string(), "-d", queries.to_str().unwrap()])
+        .args(["-l", &seconds.to_string(), "-c", "8", "-q", "200"])
+        .output()
+        .expect("dnsperf (apt-get install dnsperf)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.contains("Queries per second"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Per-change latencies from "published changes=N latency_us=X" lines: each change counts
+/// with its batch's latency, the latest-arriving change's, so these are upper bounds.
+fn latencies(logs: &[String]) -> Vec<u64> {
+    let field = |line: &str, name: &str| -> Option<u64> {
+        line.split_whitespace().find_map(|w| w.strip_prefix(name)).and_then(|v| v.parse().ok())
+    };
+    let mut samples = Vec::new();
+    for line in logs.iter().filter(|l| l.contains("published")) {
+        if let (Some(changes), Some(latency)) = (field(line, "changes="), field(line, "latency_us=")) {
+            samples.extend(std::iter::repeat_n(latency, changes as usize));
+        }
+    }
+    samples.sort_unstable();
+    samples
+}
+
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() { 0 } else { sorted[((sorted.len() - 1) as f64 * q) as usize] }
+}
+
+fn main() {
+    let api = ApiServer::start();
+    let load_start = Instant::now();
+    for n in 0..NAMESPACES {
+        let name = format!("ns{n}");
+        api.apply(&Namespace {
+            metadata: ObjectMeta { name: Some(name), ..ObjectMeta::default() },
+            ..Namespace::default()
+        });
+    }
+    for i in 0..SERVICES {
+        api.apply(&service(i));
+        api.apply(&slice(i, 0));
+    }
+    println!(
+        "cluster: {SERVICES} services ({HEADLESS} headless) in {NAMESPACES} namespaces, {} endpoints; loaded into the test API server in {:.1}s",
+        (SERVICES - HEADLESS) * CLUSTER_IP_ENDPOINTS + HEADLESS * HEADLESS_ENDPOINTS,
+        load_start.elapsed().as_secs_f64()
+    );
+
+    let sync_start = Instant::now();
+    let server = start_clusterdns(&api);
+    assert!(server.wait_for("initial sync complete", Duration::from_secs(300)), "clusterdns did not sync");
+    let pid = server.child.id();
+    println!("initial sync: {:.2}s", sync_start.elapsed().as_secs_f64());
+    std::thread::sleep(Duration::from_secs(2));
+    let steady = rss_kb(pid, "VmRSS:");
+    let coredns_mb = (150_000 + SERVICES) as f64 / 1000.0 + 54.0;
+    println!(
+        "resident memory after sync: {:.1} MB (CoreDNS estimate {coredns_mb:.0} MB; target < {:.0} MB)",
+        steady as f64 / 1024.0,
+        coredns_mb / 3.0
+    );
+
+    // Peak during a forced relist: reset the high-water mark, expire every resource version.
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    let relists_before = server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete")).count();
+    api.force_relist();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline
+        && server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete")).count() < relists_before + 3
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let peak = rss_kb(pid, "VmHWM:");
+    println!(
+        "resident memory peak during a forced relist: {:.1} MB ({:.2}x steady; target < 1.3x)",
+        peak as f64 / 1024.0,
+        peak as f64 / steady as f64
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries.txt");
+    let mut file = std::fs::File::create(&queries).unwrap();
+    for i in (0..SERVICES).step_by(7) {
+        let (ns, name) = names(i);
+        writeln!(file, "{name}.{ns}.svc.cluster.local A").unwrap();
+    }
+    drop(file);
+    let quiet_qps = dnsperf(&queries, QUIET_SECONDS);
+
+    let published_before = server.logs.lock().unwrap().len();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        let api = Arc::new(api);
+        let api_for_thread = api.clone();
+        let thread = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut changes = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // 1,000 per second, sent in 10 ms steps of 10.
+                let due = (start.elapsed().as_secs_f64() * CHURN_PER_SECOND as f64) as usize;
+                while changes < due {
+                    let i = changes % HEADLESS;
+                    api_for_thread.apply(&slice(i, 1 + changes / HEADLESS));
+                    changes += 1;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (changes, start.elapsed())
+        });
+        (thread, api)
+    };
+    let churn_qps = dnsperf(&queries, CHURN_SECONDS);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (changes, elapsed) = churn.0.join().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let logs: Vec<String> = server.logs.lock().unwrap()[published_before..].to_vec();
+    let samples = latencies(&logs);
+    println!(
+        "churn: {changes} endpoint slice changes in {:.1}s ({:.0}/s)",
+        elapsed.as_secs_f64(),
+        changes as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "DNS programming latency (event arrival to answer served, upper bound per change): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms over {} changes (target p99 < 10 ms)",
+        percentile(&samples, 0.5) as f64 / 1000.0,
+        percentile(&samples, 0.99) as f64 / 1000.0,
+        percentile(&samples, 1.0) as f64 / 1000.0,
+        samples.len()
+    );
+    println!(
+        "queries per second: {quiet_qps:.0} without churn, {churn_qps:.0} during churn ({:.2}x)",
+        churn_qps / quiet_qps.max(1.0)
+    );
+    drop(churn.1);
+}
