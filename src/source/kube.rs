@@ -210,10 +210,12 @@ impl Assembler {
         let mut was_synced = false;
         while let Some(first) = rx.recv().await {
             let mut arrivals = vec![first.arrived];
+            let mut relisted = matches!(first.what, What::InitDone);
             self.apply(first);
             // Everything already queued goes into the same publication.
             while let Ok(change) = rx.try_recv() {
                 arrivals.push(change.arrived);
+                relisted |= matches!(change.what, What::InitDone);
                 self.apply(change);
             }
             let synced = self.watches.values().all(|w| w.synced);
@@ -221,6 +223,9 @@ impl Assembler {
             if synced && !was_synced {
                 info!("initial sync complete");
                 was_synced = true;
+            }
+            if relisted {
+                release_free_memory();
             }
             if changed {
                 self.latency.record(&arrivals, Instant::now());
@@ -261,6 +266,16 @@ impl Assembler {
             }
             What::Failed(_) => {}
         }
+    }
+}
+
+/// A list decodes every object of a kind at once and frees it again; glibc keeps that memory
+/// unless asked to give it back, and resident memory would stay at the list's peak.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
