@@ -92,6 +92,15 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SIGTERM first, so a profiler wrapping the server can write its report.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -110,8 +119,13 @@ impl Server {
     }
 }
 
+/// `CLUSTERDNS_WRAPPER` (e.g. `valgrind --tool=massif`) runs the server under another program.
 fn start_clusterdns(api: &ApiServer) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clusterdns"))
+    let wrapper = std::env::var("CLUSTERDNS_WRAPPER").unwrap_or_default();
+    let mut words: Vec<&str> = wrapper.split_whitespace().collect();
+    words.push(env!("CARGO_BIN_EXE_clusterdns"));
+    let mut child = Command::new(words[0])
+        .args(&words[1..])
         .args(["--kubeconfig", &api.kubeconfig_arg(), "--listen", &format!("127.0.0.1:{DNS_PORT}")])
         .args(["--startup-timeout", "120s", "--log-level", "info,clusterdns::source::kube=debug"])
         .stderr(Stdio::piped())

@@ -109,7 +109,7 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
         N::Service { namespace, service } => service_node(snapshot.service(namespace, service)?),
         N::Endpoint { namespace, service, host } => {
             let entry = snapshot.service(namespace, service)?;
-            let ips: Vec<IpAddr> = entry.endpoints.iter().filter(|e| e.host == host).map(|e| e.ip).collect();
+            let ips: Vec<IpAddr> = entry.endpoints.iter().filter(|e| &*e.host == host).map(|e| e.ip).collect();
             (!ips.is_empty()).then_some(Node::Addresses { ips, rotate: true })
         }
         N::SrvProtocol { namespace, service, protocol } => {
@@ -140,7 +140,7 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
 fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {
     match &entry.service.kind {
         ServiceKind::ClusterIp(ips) => Some(Node::Addresses { ips: ips.clone(), rotate: false }),
-        ServiceKind::ExternalName(target) => Some(Node::Alias(target)),
+        ServiceKind::ExternalName(target) => Some(Node::Alias(&**target)),
         // DNS spec §2.4.1: a headless Service without ready endpoints has no name at all.
         ServiceKind::Headless if entry.endpoints.is_empty() => None,
         ServiceKind::Headless => {
@@ -163,7 +163,10 @@ fn srv_targets(entry: &ServiceEntry, port: Option<&str>, protocol: &str) -> Vec<
             .endpoints
             .iter()
             .flat_map(|e| {
-                e.ports.iter().filter(|p| matches(p)).map(|p| SrvTarget { host: Some(e.host.clone()), port: p.port })
+                e.ports
+                    .iter()
+                    .filter(|p| matches(p))
+                    .map(|p| SrvTarget { host: Some(e.host.to_string()), port: p.port })
             })
             .collect(),
         _ => Vec::new(),
@@ -266,7 +269,7 @@ fn srv_additionals(
     for (host, ips) in &mut by_target {
         *ips = match (&entry.service.kind, host) {
             (ServiceKind::ClusterIp(cluster_ips), None) => cluster_ips.clone(),
-            (_, Some(host)) => entry.endpoints.iter().filter(|e| e.host == *host).map(|e| e.ip).collect(),
+            (_, Some(host)) => entry.endpoints.iter().filter(|e| &*e.host == *host).map(|e| e.ip).collect(),
             _ => Vec::new(),
         };
     }

@@ -31,7 +31,7 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
                 .filter_map(|t| {
                     let mut labels = Vec::with_capacity(4);
                     labels.extend(t.host.as_deref());
-                    labels.extend([&*t.service, &*t.namespace, "svc"]);
+                    labels.extend([t.service.name.as_str(), t.service.namespace.as_str(), "svc"]);
                     zone.cluster_name(&labels)
                 })
                 .map(|target| Record::from_rdata(q.name.clone(), zone.ttl, RData::PTR(PTR(target))))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::object::{ClusterObjects, EndpointSlice, Pod, Service, ServiceKind};
-use super::snapshot::{NamespaceEntry, ReverseTarget, ServiceEntry, Snapshot, served_endpoints};
+use super::snapshot::{NamespaceEntry, ReverseTarget, ServiceEntry, ServiceName, Snapshot, served_endpoints};
 
 /// `(namespace, name)`; Namespaces themselves use an empty namespace.
 pub type Key = (String, String);
@@ -292,25 +292,32 @@ impl Model {
 
 /// Adds (`add`) or removes the PTR targets of one Service entry: its cluster IPs and, for a
 /// headless Service, its published endpoints.
-fn update_reverse(reverse: &mut imbl::OrdMap<IpAddr, Vec<ReverseTarget>>, key: &Key, entry: &ServiceEntry, add: bool) {
-    let (namespace, service): (Arc<str>, Arc<str>) = (key.0.as_str().into(), key.1.as_str().into());
+fn update_reverse(
+    reverse: &mut imbl::OrdMap<IpAddr, Box<[ReverseTarget]>>,
+    key: &Key,
+    entry: &ServiceEntry,
+    add: bool,
+) {
+    let service = Arc::new(ServiceName { namespace: key.0.clone(), name: key.1.clone() });
     let mut targets: Vec<(IpAddr, Option<Arc<str>>)> = Vec::new();
     if let ServiceKind::ClusterIp(ips) = &entry.service.kind {
         targets.extend(ips.iter().map(|ip| (*ip, None)));
     }
-    targets.extend(entry.endpoints.iter().map(|e| (e.ip, Some(Arc::from(e.host.as_str())))));
+    targets.extend(entry.endpoints.iter().map(|e| (e.ip, Some(e.host.clone()))));
     for (ip, host) in targets {
-        let target = ReverseTarget { namespace: namespace.clone(), service: service.clone(), host };
+        let target = ReverseTarget { service: service.clone(), host };
+        let mut list: Vec<ReverseTarget> = reverse.get(&ip).map(|l| l.to_vec()).unwrap_or_default();
         if add {
-            let list = reverse.entry(ip).or_default();
             if let Err(at) = list.binary_search(&target) {
                 list.insert(at, target);
             }
-        } else if let Some(list) = reverse.get_mut(&ip) {
+        } else {
             list.retain(|t| t != &target);
-            if list.is_empty() {
-                reverse.remove(&ip);
-            }
+        }
+        if list.is_empty() {
+            reverse.remove(&ip);
+        } else {
+            reverse.insert(ip, list.into_boxed_slice());
         }
     }
 }
@@ -336,7 +343,7 @@ mod tests {
         let kind = match variant % 3 {
             0 => ServiceKind::Headless,
             1 => ServiceKind::ClusterIp(vec![format!("10.96.{}.{}", variant % 7, variant % 200 + 1).parse().unwrap()]),
-            _ => ServiceKind::ExternalName(hickory_proto::rr::Name::from_ascii("example.com.").unwrap()),
+            _ => ServiceKind::ExternalName(Box::new(hickory_proto::rr::Name::from_ascii("example.com.").unwrap())),
         };
         let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 80 }];
         Service { namespace: ns.into(), name: name.into(), kind, ports, publish_not_ready: variant % 5 == 0 }
@@ -345,8 +352,8 @@ mod tests {
     fn slice(ns: &str, name: &str, service: &str, variant: u32) -> EndpointSlice {
         let endpoints = (0..variant % 4)
             .map(|i| Endpoint {
-                addresses: vec![format!("10.1.{}.{}", variant % 5, i + 1).parse().unwrap()],
-                hostname: (i % 2 == 0).then(|| format!("pod-{i}")),
+                address: format!("10.1.{}.{}", variant % 5, i + 1).parse().unwrap(),
+                hostname: (i % 2 == 0).then(|| format!("pod-{i}").into()),
                 ready: (variant + i) % 3 != 0,
             })
             .collect();
@@ -355,7 +362,7 @@ mod tests {
     }
 
     /// Everything a query can see, in a comparable form.
-    fn visible(s: &Snapshot) -> (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Vec<ReverseTarget>)>) {
+    fn visible(s: &Snapshot) -> (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Box<[ReverseTarget]>)>) {
         let namespaces = s
             .namespaces
             .iter()

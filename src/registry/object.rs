@@ -42,8 +42,9 @@ pub enum ServiceKind {
     ClusterIp(Vec<IpAddr>),
     /// `clusterIP: None`: answered from its ready endpoints.
     Headless,
-    /// A CNAME to this name (always fully qualified).
-    ExternalName(Name),
+    /// A CNAME to this name (always fully qualified). Boxed: a `Name` is large and few
+    /// Services are ExternalName.
+    ExternalName(Box<Name>),
 }
 
 /// A named port, lower-cased the way SRV labels are matched.
@@ -65,11 +66,14 @@ pub struct Service {
     pub publish_not_ready: bool,
 }
 
+/// One address of an endpoint. An endpoint with several addresses becomes several of these
+/// with the same hostname and condition: DNS answers them the same way, and the common single
+/// address then needs no list of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    pub addresses: Vec<IpAddr>,
+    pub address: IpAddr,
     /// The endpoint's hostname, lower-cased; `None` means the dashed IP stands in.
-    pub hostname: Option<String>,
+    pub hostname: Option<Box<str>>,
     /// `conditions.ready`, with absent meaning ready.
     pub ready: bool,
 }
@@ -176,7 +180,7 @@ fn service_kind(spec: &core::ServiceSpec) -> Result<ServiceKind, ObjectError> {
             .as_deref()
             .filter(|n| !n.is_empty())
             .ok_or(ObjectError::MissingField { field: "spec.externalName" })?;
-        return external_name(target).map(ServiceKind::ExternalName);
+        return external_name(target).map(|name| ServiceKind::ExternalName(Box::new(name)));
     }
     // `clusterIPs` is authoritative when present; `clusterIP` is its first entry.
     let ips: Vec<&String> = match &spec.cluster_ips {
@@ -226,7 +230,10 @@ impl TryFrom<&discovery::EndpointSlice> for EndpointSlice {
             }
             other => return Err(ObjectError::BadAddressType(other.to_string())),
         };
-        let endpoints = slice.endpoints.iter().map(|e| endpoint(e, family)).collect::<Result<_, _>>()?;
+        let mut endpoints = Vec::with_capacity(slice.endpoints.len());
+        for e in &slice.endpoints {
+            add_endpoint(e, family, &mut endpoints)?;
+        }
         let mut ports = Vec::new();
         for p in slice.ports.iter().flatten() {
             let Some(port) = p.port else { continue };
@@ -236,21 +243,18 @@ impl TryFrom<&discovery::EndpointSlice> for EndpointSlice {
     }
 }
 
-fn endpoint(e: &discovery::Endpoint, family: &'static str) -> Result<Endpoint, ObjectError> {
-    let addresses = e
-        .addresses
-        .iter()
-        .map(|a| {
-            let ip = parse_ip("endpoints[].addresses", a)?;
-            if ip.is_ipv4() != (family == "IPv4") {
-                return Err(ObjectError::WrongFamily { address: ip, address_type: family });
-            }
-            Ok(ip)
-        })
-        .collect::<Result<_, _>>()?;
+fn add_endpoint(e: &discovery::Endpoint, family: &'static str, out: &mut Vec<Endpoint>) -> Result<(), ObjectError> {
     let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-    let hostname = e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
-    Ok(Endpoint { addresses, hostname, ready })
+    let hostname: Option<Box<str>> =
+        e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase().into());
+    for address in &e.addresses {
+        let address = parse_ip("endpoints[].addresses", address)?;
+        if address.is_ipv4() != (family == "IPv4") {
+            return Err(ObjectError::WrongFamily { address, address_type: family });
+        }
+        out.push(Endpoint { address, hostname: hostname.clone(), ready });
+    }
+    Ok(())
 }
 
 impl TryFrom<&core::Pod> for Pod {

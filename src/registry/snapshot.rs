@@ -11,8 +11,9 @@ use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedEndpoint {
     pub ip: IpAddr,
-    /// The first label of the endpoint's own name: its hostname or its dashed IP.
-    pub host: String,
+    /// The first label of the endpoint's own name: its hostname or its dashed IP. Shared with
+    /// the endpoint's PTR target.
+    pub host: Arc<str>,
     /// The named ports of the EndpointSlice the address came from.
     pub ports: Arc<[NamedPort]>,
 }
@@ -37,11 +38,17 @@ pub struct NamespaceEntry {
     pub pod_ips: imbl::HashSet<IpAddr>,
 }
 
+/// A Service's namespace and name, shared by all of its PTR targets.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceName {
+    pub namespace: String,
+    pub name: String,
+}
+
 /// What a PTR record for an IP points at: `[<host>.]<service>.<namespace>.svc.<zone>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReverseTarget {
-    pub namespace: Arc<str>,
-    pub service: Arc<str>,
+    pub service: Arc<ServiceName>,
     pub host: Option<Arc<str>>,
 }
 
@@ -54,7 +61,8 @@ pub struct Snapshot {
     /// False until the source has delivered a complete view of the cluster.
     pub synced: bool,
     pub(super) namespaces: imbl::HashMap<String, NamespaceEntry>,
-    pub(super) reverse: imbl::OrdMap<IpAddr, Vec<ReverseTarget>>,
+    /// Most IPs have one target; a boxed slice holds exactly what is there.
+    pub(super) reverse: imbl::OrdMap<IpAddr, Box<[ReverseTarget]>>,
 }
 
 impl Snapshot {
@@ -78,7 +86,7 @@ impl Snapshot {
 
     /// PTR targets of one IP.
     pub fn reverse(&self, ip: IpAddr) -> &[ReverseTarget] {
-        self.reverse.get(&ip).map_or(&[], Vec::as_slice)
+        self.reverse.get(&ip).map_or(&[], |targets| &**targets)
     }
 
     /// Whether any IP with a PTR record falls in the range (an empty non-terminal test).
@@ -104,10 +112,11 @@ pub(super) fn served_endpoints<'a>(
     for slice in slices {
         let ports: Arc<[NamedPort]> = slice.ports.clone().into();
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
-            for &ip in &endpoint.addresses {
-                let host = endpoint.hostname.clone().unwrap_or_else(|| dashed_ip(ip));
-                served.entry(ip).or_insert_with(|| ServedEndpoint { ip, host, ports: ports.clone() });
-            }
+            let ip = endpoint.address;
+            served.entry(ip).or_insert_with(|| {
+                let host = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
+                ServedEndpoint { ip, host, ports: ports.clone() }
+            });
         }
     }
     served.into_values().collect()
