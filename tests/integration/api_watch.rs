@@ -329,3 +329,47 @@ fn without_manifests_or_api_configuration_it_exits_64_saying_what_was_tried() {
     assert_eq!(code, 64, "{stderr}");
     assert!(stderr.contains("--kubeconfig /nonexistent/kubeconfig"), "{stderr}");
 }
+
+/// A kubeconfig whose current context points at a closed port and whose `live` context points
+/// at `api`.
+fn two_context_kubeconfig(dir: &std::path::Path, api: &ApiServer) -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let live = std::fs::read_to_string(&api.kubeconfig).unwrap();
+    let server = live.split("server: \"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: dead\n\
+             clusters: [{{name: dead, cluster: {{server: \"http://{closed}\"}}}}, {{name: live, cluster: {{server: \"{server}\"}}}}]\n\
+             users: [{{name: u, user: {{}}}}]\n\
+             contexts: [{{name: dead, context: {{cluster: dead, user: u}}}}, {{name: live, context: {{cluster: live, user: u}}}}]\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn context_flag_picks_the_kubeconfig_context() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = two_context_kubeconfig(dir.path(), &api);
+    let server = DnsServer::start_with(&["--kubeconfig", &kubeconfig, "--context", "live"]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_api_at_start_gives_servfail_not_nxdomain() {
+    let api = ApiServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = two_context_kubeconfig(dir.path(), &api);
+    let server = DnsServer::start_with(&["--kubeconfig", &kubeconfig, "--startup-timeout", "200ms"]);
+    server.expect_log("watch failed", WAIT);
+    let response = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
+    let apex = server.query("cluster.local.", RecordType::SOA).await;
+    assert_eq!(apex.metadata.response_code, ResponseCode::NoError, "names that need no data still answer");
+}

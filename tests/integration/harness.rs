@@ -59,6 +59,14 @@ impl DnsServer {
         Self::spawn(dir, &all_args)
     }
 
+    /// Starts the binary on a free loopback port with exactly these arguments otherwise.
+    pub fn start_with(args: &[&str]) -> DnsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut all_args = vec!["--listen", "127.0.0.1:0"];
+        all_args.extend_from_slice(args);
+        Self::spawn(dir, &all_args)
+    }
+
     /// Serves what the test API server holds, through a kubeconfig that points at it.
     pub fn start_api(api: &crate::apiserver::ApiServer, args: &[&str]) -> DnsServer {
         let dir = tempfile::tempdir().expect("temp dir");
