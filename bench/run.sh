@@ -54,7 +54,7 @@ check_answers() {
 }
 
 taskset -c 0 target/release/clusterdns --manifests "$work/manifests" --listen "127.0.0.1:$port_cdns" \
-  --log-level warn &
+  --resolv-conf /dev/null --log-level warn &
 pids+=($!)
 wait_ready "$port_cdns"
 qps_cdns=$(drive "$port_cdns")

@@ -18,6 +18,7 @@ use crate::config::{Cli, PodMode};
 use crate::dns::authority::Authority;
 use crate::dns::handler::DnsHandler;
 use crate::dns::zone::ZoneSettings;
+use crate::forward::{ForwardSettings, Forwarder, resolv};
 use crate::registry::Registry;
 use crate::source;
 use crate::source::connect::{self, ConnectError};
@@ -107,14 +108,20 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
     let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);
     info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
-    let handler = DnsHandler::new(Authority::new(zone, registry));
+    let forwarder = forwarder(&cli).map(Arc::new);
+    let handler = DnsHandler::new(Authority::new(zone, registry), forwarder, !cli.no_reverse_fallthrough);
     let stop = Arc::new(AtomicBool::new(false));
     let (stop_tcp, stopped) = watch::channel(false);
     let mut udp_workers = Vec::new();
     let mut tcp_servers = Vec::new();
     for listener in listeners {
         for socket in listener.udp {
-            udp_workers.push(udp::spawn_worker(socket, handler.clone(), stop.clone())?);
+            udp_workers.push(udp::spawn_worker(
+                socket,
+                handler.clone(),
+                tokio::runtime::Handle::current(),
+                stop.clone(),
+            )?);
         }
         tcp_servers.push(tokio::spawn(tcp::serve(listener.tcp, handler.clone(), stopped.clone())));
     }
@@ -129,6 +136,33 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
         let _ = tokio::task::spawn_blocking(move || worker.join()).await;
     }
     Ok(())
+}
+
+/// The forwarder for names outside our zones: `--upstream`, else the nameservers of
+/// `--resolv-conf`; none when there is no upstream at all (those names are then REFUSED).
+fn forwarder(cli: &Cli) -> Option<Forwarder> {
+    let mut upstreams = cli.upstreams.clone();
+    if upstreams.is_empty() {
+        match std::fs::read_to_string(&cli.resolv_conf) {
+            Ok(text) => upstreams = resolv::nameservers(&text),
+            Err(error) => warn!(path = %cli.resolv_conf.display(), %error, "cannot read the resolv.conf for upstreams"),
+        }
+    }
+    if upstreams.is_empty() && cli.stubs.is_empty() {
+        warn!("no upstream resolvers: names outside our zones are REFUSED");
+        return None;
+    }
+    let upstream_list: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
+    info!(upstreams = %upstream_list.join(","), stub_domains = cli.stubs.len(), "forwarding names outside our zones");
+    Some(Forwarder::new(&ForwardSettings {
+        upstreams,
+        stubs: cli.stubs.clone(),
+        timeout: cli.upstream_timeout,
+        max_concurrent: cli.max_concurrent,
+        cache_size: cli.cache_size,
+        cache_max_ttl: cli.cache_max_ttl,
+        cache_max_negative_ttl: cli.cache_max_negative_ttl,
+    }))
 }
 
 async fn shutdown_signal() -> &'static str {

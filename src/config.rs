@@ -78,6 +78,45 @@ pub struct Cli {
     #[arg(long = "pods", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
     pub pods: PodMode,
 
+    /// Upstream resolver for names outside our zones. Repeatable; tried in order, a failing one
+    /// is skipped for a while. Default: the nameservers of --resolv-conf.
+    #[arg(long = "upstream", value_name = "ADDR[:PORT]", value_parser = crate::forward::resolv::parse_upstream)]
+    pub upstreams: Vec<SocketAddr>,
+
+    /// resolv.conf whose nameservers are the default upstreams (e.g. the node's).
+    #[arg(long = "resolv-conf", value_name = "PATH", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+
+    /// Stub domain: names in DOMAIN go to these upstreams instead (kube-dns `stubDomains`).
+    /// Repeatable; the longest matching domain wins.
+    #[arg(long = "stub", value_name = "DOMAIN=ADDR[,ADDR]", value_parser = parse_stub)]
+    pub stubs: Vec<(Name, Vec<SocketAddr>)>,
+
+    /// How long one upstream gets to answer one query before the next is tried.
+    #[arg(long = "upstream-timeout", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub upstream_timeout: std::time::Duration,
+
+    /// Forwarded queries in flight at most; beyond, new ones get SERVFAIL at once.
+    #[arg(long = "max-concurrent", value_name = "N", default_value_t = 1000)]
+    pub max_concurrent: usize,
+
+    /// Forwarded answers cached at most (entries).
+    #[arg(long = "cache-size", value_name = "N", default_value_t = 10_000)]
+    pub cache_size: u64,
+
+    /// Longest time a forwarded positive answer is cached.
+    #[arg(long = "cache-max-ttl", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub cache_max_ttl: std::time::Duration,
+
+    /// Longest time a forwarded NXDOMAIN or NODATA is cached (RFC 2308).
+    #[arg(long = "cache-max-negative-ttl", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub cache_max_negative_ttl: std::time::Duration,
+
+    /// Answer NXDOMAIN for PTR queries of addresses the cluster does not know, instead of
+    /// forwarding them.
+    #[arg(long = "no-reverse-fallthrough")]
+    pub no_reverse_fallthrough: bool,
+
     /// UDP worker threads per listen address, each with its own socket (0: one per CPU this
     /// process may run on).
     #[arg(long = "udp-workers", value_name = "N", default_value_t = 0)]
@@ -97,6 +136,14 @@ fn parse_zone(s: &str) -> Result<Name, String> {
     let mut name = Name::from_ascii(trimmed).map_err(|e| format!("{s:?} is not a valid domain name: {e}"))?;
     name.set_fqdn(true);
     Ok(name.to_lowercase())
+}
+
+/// `cluster.corp=10.0.0.53,10.0.0.54:5353`
+fn parse_stub(s: &str) -> Result<(Name, Vec<SocketAddr>), String> {
+    let (domain, addresses) = s.split_once('=').ok_or_else(|| format!("{s:?} is not DOMAIN=ADDR[,ADDR]"))?;
+    let domain = parse_zone(domain)?;
+    let addresses = addresses.split(',').map(crate::forward::resolv::parse_upstream).collect::<Result<Vec<_>, _>>()?;
+    Ok((domain, addresses))
 }
 
 /// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
@@ -168,6 +215,9 @@ mod tests {
             (&["--manifests", "x", "--zone", "."][..], "--zone"),
             (&["--manifests", "x", "--log-level", "loud=="][..], "--log-level"),
             (&["--startup-timeout", "soon"][..], "--startup-timeout"),
+            (&["--upstream", "dns.example"][..], "--upstream"),
+            (&["--stub", "corp.example"][..], "--stub"),
+            (&["--stub", "corp.example=10.0.0.1,x"][..], "--stub"),
             (&["--manifests", "x", "--kubeconfig", "k"][..], "--kubeconfig"),
         ] {
             let err = parse(args).unwrap_err().to_string();

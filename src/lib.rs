@@ -8,6 +8,7 @@
 pub mod app;
 pub mod config;
 pub mod dns;
+pub mod forward;
 pub mod registry;
 pub mod source;
 pub mod tcp;

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
-use crate::dns::handler::DnsHandler;
+use crate::dns::handler::{DnsHandler, Outcome};
 
 /// A connection that sends no complete query for this long is closed (RFC 7766 §6.2.3).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,7 +59,11 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, handler: &DnsHandle
                 return;
             }
         }
-        let Some(reply) = handler.answer(&query, peer, Protocol::Tcp) else { continue };
+        let reply = match handler.answer(&query, peer, Protocol::Tcp) {
+            Outcome::Reply(reply) => reply,
+            Outcome::Forward(pending) => handler.forward(*pending).await,
+            Outcome::Silent => continue,
+        };
         let mut framed = Vec::with_capacity(reply.len() + 2);
         framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
         framed.extend_from_slice(&reply);

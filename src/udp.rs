@@ -14,7 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::warn;
 
-use crate::dns::handler::DnsHandler;
+use crate::dns::handler::{DnsHandler, Outcome};
 use hickory_server::net::xfer::Protocol as Transport;
 
 /// How often an idle worker looks at the stop flag.
@@ -37,20 +37,40 @@ pub fn bind(address: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// Serves `socket` on its own thread until `stop` is set.
-pub fn spawn_worker(socket: UdpSocket, handler: DnsHandler, stop: Arc<AtomicBool>) -> std::io::Result<JoinHandle<()>> {
+/// Serves `socket` on its own thread until `stop` is set. Queries that need an upstream are
+/// handed to `runtime` and answered from there, so they never hold up the others.
+pub fn spawn_worker(
+    socket: UdpSocket,
+    handler: DnsHandler,
+    runtime: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
     let name = format!("udp-{}", socket.local_addr()?);
-    std::thread::Builder::new().name(name).spawn(move || serve(&socket, &handler, &stop))
+    let socket = Arc::new(socket);
+    std::thread::Builder::new().name(name).spawn(move || serve(&socket, &handler, &runtime, &stop))
 }
 
-fn serve(socket: &UdpSocket, handler: &DnsHandler, stop: &AtomicBool) {
+fn serve(socket: &Arc<UdpSocket>, handler: &DnsHandler, runtime: &tokio::runtime::Handle, stop: &AtomicBool) {
     let mut batch = Batch::new();
     while !stop.load(Ordering::Relaxed) {
         match batch.receive(socket) {
             Ok(count) => {
                 for i in 0..count {
-                    batch.replies[i] =
-                        batch.source(i).and_then(|src| handler.answer(batch.packet(i), src, Transport::Udp));
+                    let Some(src) = batch.source(i) else { continue };
+                    batch.replies[i] = match handler.answer(batch.packet(i), src, Transport::Udp) {
+                        Outcome::Reply(reply) => Some(reply),
+                        Outcome::Silent => None,
+                        Outcome::Forward(pending) => {
+                            let (socket, handler) = (socket.clone(), handler.clone());
+                            runtime.spawn(async move {
+                                let reply = handler.forward(*pending).await;
+                                if let Err(error) = socket.send_to(&reply, src) {
+                                    warn!(%src, %error, "cannot send a UDP reply");
+                                }
+                            });
+                            None
+                        }
+                    };
                 }
                 batch.send(socket, count);
             }

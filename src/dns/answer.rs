@@ -13,34 +13,36 @@ pub struct Answer {
     pub additionals: Vec<Record>,
     /// A CNAME target still to follow (it is the last record in `answers`).
     pub chase: Option<Name>,
+    /// A CNAME target outside our zones, left for the forwarder.
+    pub external: Option<Name>,
+    /// NXDOMAIN for an address we do not know: the forwarder may know it (reverse fallthrough).
+    pub fallthrough: bool,
 }
 
 impl Answer {
     pub fn records(answers: Vec<Record>, additionals: Vec<Record>) -> Answer {
-        Answer { rcode: ResponseCode::NoError, answers, soa: None, additionals, chase: None }
+        Answer {
+            rcode: ResponseCode::NoError,
+            answers,
+            soa: None,
+            additionals,
+            chase: None,
+            external: None,
+            fallthrough: false,
+        }
     }
 
     /// The name exists but has no records of the asked type.
     pub fn no_data(soa: Record) -> Answer {
-        Answer {
-            rcode: ResponseCode::NoError,
-            answers: Vec::new(),
-            soa: Some(soa),
-            additionals: Vec::new(),
-            chase: None,
-        }
+        Answer { soa: Some(soa), ..Answer::records(Vec::new(), Vec::new()) }
     }
 
     /// The name does not exist, whatever the type.
     pub fn nx_domain(soa: Record) -> Answer {
-        Answer { rcode: ResponseCode::NXDomain, soa: Some(soa), ..Answer::no_data_without_soa() }
+        Answer { rcode: ResponseCode::NXDomain, ..Answer::no_data(soa) }
     }
 
     pub fn alias(cname: Record, target: Name) -> Answer {
         Answer { chase: Some(target), ..Answer::records(vec![cname], Vec::new()) }
-    }
-
-    fn no_data_without_soa() -> Answer {
-        Answer::records(Vec::new(), Vec::new())
     }
 }

@@ -66,8 +66,8 @@ impl Authority {
 
     /// Follows CNAMEs whose targets are in our zones, appending the targets' records; the
     /// rcode and SOA become those of the last name in the chain (RFC 6604 §3). A target outside
-    /// our zones, a loop or too many hops ends the chain with what we have: the CNAME is never
-    /// dropped.
+    /// our zones is left in `external` for the forwarder; a loop or too many hops ends the
+    /// chain with what we have. The CNAME is never dropped.
     fn chase(&self, snapshot: &Snapshot, name: &LowerName, answer: &mut Answer, qtype: RecordType, rotation: usize) {
         if answer.chase.is_none() {
             return;
@@ -78,7 +78,10 @@ impl Authority {
             if seen.len() > MAX_CNAME_HOPS || seen.contains(&lower) {
                 break;
             }
-            let Some(next) = self.answer_one(snapshot, &target, &lower, qtype, rotation) else { break };
+            let Some(next) = self.answer_one(snapshot, &target, &lower, qtype, rotation) else {
+                answer.external = Some(target);
+                break;
+            };
             seen.push(lower);
             answer.answers.extend(next.answers);
             answer.additionals.extend(next.additionals);

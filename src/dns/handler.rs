@@ -1,10 +1,11 @@
-//! The DNS handler: one place that decides rcode, AA, TC and EDNS for every reply, for UDP
-//! and TCP alike. It takes a query's bytes and returns the reply's bytes.
+//! The DNS handler: one place that decides rcode, AA, RA, TC and EDNS for every reply, for UDP
+//! and TCP alike. It takes a query's bytes and returns the reply's bytes, or a forwarding job
+//! when the answer must come from an upstream.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hickory_proto::op::{Edns, Header, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
@@ -14,6 +15,7 @@ use tracing::debug;
 
 use super::authority::Authority;
 use super::wire::{self, Response};
+use crate::forward::Forwarder;
 
 /// The largest UDP payload we send or advertise (DNS Flag Day 2020: no IP fragmentation).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -23,6 +25,31 @@ const PLAIN_UDP_PAYLOAD: u16 = 512;
 #[derive(Clone)]
 pub struct DnsHandler {
     authority: Arc<Authority>,
+    forwarder: Option<Arc<Forwarder>>,
+    /// Forward PTR queries for addresses we do not know instead of answering NXDOMAIN.
+    reverse_fallthrough: bool,
+}
+
+/// What to do with one query.
+pub enum Outcome {
+    Reply(Vec<u8>),
+    /// The answer needs an upstream: run [`DnsHandler::forward`].
+    Forward(Box<Pending>),
+    /// No reply at all.
+    Silent,
+}
+
+/// A query waiting for an upstream.
+pub struct Pending {
+    request: Request,
+    plan: Plan,
+}
+
+/// What goes upstream, and what we already have to put in front of it.
+struct Plan {
+    question: Query,
+    /// Our own CNAME chain to an outside target (empty when the whole question is forwarded).
+    prefix: Vec<Record>,
 }
 
 /// The records of a reply, section by section.
@@ -33,21 +60,26 @@ struct Sections {
     additionals: Vec<Record>,
 }
 
+enum Decision {
+    Done(Metadata, Sections),
+    Forward(Plan),
+}
+
 impl DnsHandler {
-    pub fn new(authority: Authority) -> DnsHandler {
-        DnsHandler { authority: Arc::new(authority) }
+    pub fn new(authority: Authority, forwarder: Option<Arc<Forwarder>>, reverse_fallthrough: bool) -> DnsHandler {
+        DnsHandler { authority: Arc::new(authority), forwarder, reverse_fallthrough }
     }
 
-    /// Answers one query. `None` means no reply at all: shorter than a header, a response
-    /// (QR=1, never answered so we cannot be used for reflection), or a UDP source that cannot
-    /// be answered (port 0, unspecified address).
-    pub fn answer(&self, packet: &[u8], src: SocketAddr, protocol: Protocol) -> Option<Vec<u8>> {
+    /// Answers one query from our zones or the cache. `Silent` for anything shorter than a
+    /// header, a response (QR=1, never answered so we cannot be used for reflection), or a UDP
+    /// source that cannot be answered (port 0, unspecified address).
+    pub fn answer(&self, packet: &[u8], src: SocketAddr, protocol: Protocol) -> Outcome {
         if protocol == Protocol::Udp && (src.port() == 0 || src.ip().is_unspecified()) {
-            return None;
+            return Outcome::Silent;
         }
-        let header = Header::read(&mut BinDecoder::new(packet)).ok()?;
+        let Ok(header) = Header::read(&mut BinDecoder::new(packet)) else { return Outcome::Silent };
         if header.metadata.message_type == MessageType::Response {
-            return None;
+            return Outcome::Silent;
         }
         let request = match Request::from_bytes(packet.to_vec(), src, protocol) {
             Ok(request) => request,
@@ -56,28 +88,36 @@ impl DnsHandler {
                 debug!(%src, %error, "malformed query");
                 let mut metadata = Metadata::response_from_request(&header.metadata);
                 metadata.response_code = ResponseCode::FormErr;
-                return Some(encode(metadata, &[], 0, &Sections::default(), None, protocol).0);
+                return Outcome::Reply(encode(metadata, &[], 0, &Sections::default(), None, protocol).0);
             }
         };
-        let (metadata, sections) = self.decide(&request);
-        let edns = response_edns(&request);
-        let queries = &request.queries;
-        let question_count = queries.len() as u16;
-        let (bytes, truncated) =
-            encode(metadata, queries.as_bytes(), question_count, &sections, edns.as_ref(), protocol);
-        if let Some(q) = queries.queries().first() {
-            debug!(qname = %q.original().name(), qtype = ?q.query_type(), %src, %protocol,
-                rcode = ?metadata.response_code, answers = sections.answers.len(), tc = truncated, "query");
+        match self.decide(&request) {
+            Decision::Done(metadata, sections) => Outcome::Reply(self.reply(&request, metadata, &sections)),
+            Decision::Forward(plan) => {
+                let forwarder = self.forwarder.as_ref().expect("only planned with a forwarder");
+                let key = Forwarder::key(&plan.question, dnssec_ok(&request));
+                match forwarder.cached(&key) {
+                    Some(hit) => Outcome::Reply(self.forwarded(&request, &plan, Some(hit))),
+                    None => Outcome::Forward(Box::new(Pending { request, plan })),
+                }
+            }
         }
-        Some(bytes)
+    }
+
+    /// Asks the upstream for a pending query and builds the reply.
+    pub async fn forward(&self, pending: Pending) -> Vec<u8> {
+        let Pending { request, plan } = pending;
+        let forwarder = self.forwarder.as_ref().expect("only planned with a forwarder");
+        let reply = forwarder.resolve(&plan.question, dnssec_ok(&request), request.metadata.checking_disabled).await;
+        self.forwarded(&request, &plan, reply)
     }
 
     /// The rcode, flags and records for a request, before any size limit.
-    fn decide(&self, request: &MessageRequest) -> (Metadata, Sections) {
+    fn decide(&self, request: &MessageRequest) -> Decision {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let mut empty = |rcode| {
             metadata.response_code = rcode;
-            (metadata, Sections::default())
+            Decision::Done(metadata, Sections::default())
         };
         if request.metadata.op_code != OpCode::Query {
             return empty(ResponseCode::NotImp);
@@ -93,9 +133,20 @@ impl DnsHandler {
         if query.query_class() != DNSClass::IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return empty(ResponseCode::Refused);
         }
+        let forwarding = self.forwarder.is_some();
         let Some(answer) = self.authority.answer(query.original().name(), query.name(), qtype) else {
-            return empty(ResponseCode::Refused);
+            return match forwarding {
+                true => Decision::Forward(Plan { question: query.original().clone(), prefix: Vec::new() }),
+                false => empty(ResponseCode::Refused),
+            };
         };
+        if forwarding && answer.fallthrough && self.reverse_fallthrough {
+            return Decision::Forward(Plan { question: query.original().clone(), prefix: Vec::new() });
+        }
+        if let (true, Some(target)) = (forwarding, &answer.external) {
+            let question = Query::query(target.clone(), qtype);
+            return Decision::Forward(Plan { question, prefix: answer.answers });
+        }
         metadata.authoritative = answer.rcode != ResponseCode::ServFail;
         metadata.response_code = answer.rcode;
         let sections = Sections {
@@ -103,8 +154,56 @@ impl DnsHandler {
             authorities: answer.soa.into_iter().collect(),
             additionals: answer.additionals,
         };
-        (metadata, sections)
+        Decision::Done(metadata, sections)
     }
+
+    /// The reply to a forwarded question: the upstream's rcode, flags and sections (behind our
+    /// CNAME chain when chasing an ExternalName), with RA set.
+    fn forwarded(&self, request: &Request, plan: &Plan, upstream: Option<Message>) -> Vec<u8> {
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.recursion_available = true;
+        let mut sections = Sections { answers: plan.prefix.clone(), ..Sections::default() };
+        match upstream {
+            Some(reply) if plan.prefix.is_empty() => {
+                metadata.response_code = reply.metadata.response_code;
+                metadata.authoritative = reply.metadata.authoritative;
+                metadata.authentic_data = reply.metadata.authentic_data;
+                sections.answers = reply.answers;
+                sections.authorities = reply.authorities;
+                sections.additionals = reply.additionals;
+            }
+            // Behind our CNAME: the target's answers follow it; the rcode is the target's only
+            // where RFC 6604 makes it so (NXDOMAIN); a failed chase still returns the CNAME.
+            Some(reply) => {
+                metadata.authoritative = true;
+                if matches!(reply.metadata.response_code, ResponseCode::NoError | ResponseCode::NXDomain) {
+                    metadata.response_code = reply.metadata.response_code;
+                    sections.answers.extend(reply.answers);
+                    sections.authorities = reply.authorities;
+                }
+            }
+            None if plan.prefix.is_empty() => metadata.response_code = ResponseCode::ServFail,
+            None => metadata.authoritative = true,
+        }
+        self.reply(request, metadata, &sections)
+    }
+
+    fn reply(&self, request: &Request, metadata: Metadata, sections: &Sections) -> Vec<u8> {
+        let edns = response_edns(request);
+        let queries = &request.queries;
+        let protocol = request.protocol();
+        let (bytes, truncated) =
+            encode(metadata, queries.as_bytes(), queries.len() as u16, sections, edns.as_ref(), protocol);
+        if let Some(q) = queries.queries().first() {
+            debug!(qname = %q.original().name(), qtype = ?q.query_type(), src = %request.src(), %protocol,
+                rcode = ?metadata.response_code, answers = sections.answers.len(), tc = truncated, "query");
+        }
+        bytes
+    }
+}
+
+fn dnssec_ok(request: &MessageRequest) -> bool {
+    request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok)
 }
 
 fn encode(

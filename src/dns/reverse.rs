@@ -21,7 +21,7 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
         ReverseName::Address(ip) => {
             let targets = snapshot.reverse(ip);
             if targets.is_empty() {
-                return Answer::nx_domain(soa());
+                return Answer { fallthrough: true, ..Answer::nx_domain(soa()) };
             }
             if q.qtype != RecordType::PTR && !any {
                 return Answer::no_data(soa());
@@ -39,6 +39,6 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
             Answer::records(records, Vec::new())
         }
         ReverseName::Prefix(range) if snapshot.has_reverse_in(range.clone()) => Answer::no_data(soa()),
-        ReverseName::Prefix(_) | ReverseName::Nonexistent => Answer::nx_domain(soa()),
+        ReverseName::Prefix(_) | ReverseName::Nonexistent => Answer { fallthrough: true, ..Answer::nx_domain(soa()) },
     }
 }

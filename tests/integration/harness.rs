@@ -77,7 +77,11 @@ impl DnsServer {
     }
 
     fn spawn(dir: tempfile::TempDir, args: &[&str]) -> DnsServer {
+        // Never forward to the machine's resolvers: only to upstreams a test starts on loopback.
+        let no_system_upstreams: &[&str] =
+            if args.contains(&"--resolv-conf") { &[] } else { &["--resolv-conf", "/dev/null"] };
         let mut child = Command::new(BINARY)
+            .args(no_system_upstreams)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

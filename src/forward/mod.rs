@@ -1,0 +1,156 @@
+//! Forwarding names outside our zones: to the stub domain's upstreams when one matches (the
+//! longest wins), else to the default upstreams; through a cache of forwarded answers; with
+//! identical questions in flight sent upstream once, and a bound on questions in flight.
+
+pub mod cache;
+pub mod resolv;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{LowerName, Name};
+use tokio::sync::{Semaphore, oneshot};
+use tracing::debug;
+
+use cache::{AnswerCache, CacheKey};
+use upstream::Upstream;
+
+/// The EDNS payload we advertise upstream.
+const UPSTREAM_PAYLOAD: u16 = 1232;
+
+#[derive(Debug, Clone)]
+pub struct ForwardSettings {
+    pub upstreams: Vec<SocketAddr>,
+    /// `(domain, upstreams)`: names in the domain go to these instead.
+    pub stubs: Vec<(Name, Vec<SocketAddr>)>,
+    /// How long one upstream gets to answer one query.
+    pub timeout: Duration,
+    pub max_concurrent: usize,
+    pub cache_size: u64,
+    pub cache_max_ttl: Duration,
+    pub cache_max_negative_ttl: Duration,
+}
+
+type Waiters = Vec<oneshot::Sender<Option<Message>>>;
+
+pub struct Forwarder {
+    default: Vec<Arc<Upstream>>,
+    /// Longest domain first, so the first match is the longest.
+    stubs: Vec<(LowerName, Vec<Arc<Upstream>>)>,
+    cache: AnswerCache,
+    timeout: Duration,
+    slots: Arc<Semaphore>,
+    in_flight: Mutex<HashMap<CacheKey, Waiters>>,
+}
+
+impl Forwarder {
+    pub fn new(settings: &ForwardSettings) -> Forwarder {
+        let upstreams = |addresses: &[SocketAddr]| addresses.iter().map(|a| Arc::new(Upstream::new(*a))).collect();
+        let mut stubs: Vec<(LowerName, Vec<Arc<Upstream>>)> =
+            settings.stubs.iter().map(|(domain, addresses)| (LowerName::new(domain), upstreams(addresses))).collect();
+        stubs.sort_by_key(|(domain, _)| std::cmp::Reverse(domain.num_labels()));
+        Forwarder {
+            default: upstreams(&settings.upstreams),
+            stubs,
+            cache: AnswerCache::new(settings.cache_size, settings.cache_max_ttl, settings.cache_max_negative_ttl),
+            timeout: settings.timeout,
+            slots: Arc::new(Semaphore::new(settings.max_concurrent)),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn key(question: &Query, dnssec_ok: bool) -> CacheKey {
+        CacheKey {
+            name: LowerName::new(question.name()),
+            qtype: question.query_type(),
+            class: question.query_class(),
+            dnssec_ok,
+        }
+    }
+
+    /// The upstreams for a name: the longest matching stub domain's, else the default ones.
+    fn upstreams_for(&self, name: &LowerName) -> &[Arc<Upstream>] {
+        self.stubs.iter().find(|(domain, _)| domain.zone_of(name)).map_or(&self.default, |(_, upstreams)| upstreams)
+    }
+
+    pub fn cached(&self, key: &CacheKey) -> Option<Message> {
+        self.cache.get(key)
+    }
+
+    /// The upstream's reply to `question`, from the cache or the network; `None` when no
+    /// upstream answered or too many questions are already in flight.
+    pub async fn resolve(&self, question: &Query, dnssec_ok: bool, checking_disabled: bool) -> Option<Message> {
+        let key = Self::key(question, dnssec_ok);
+        if let Some(hit) = self.cache.get(&key) {
+            return Some(hit);
+        }
+        let waiter = {
+            let mut in_flight = self.in_flight.lock().expect("in-flight map lock");
+            match in_flight.get_mut(&key) {
+                Some(waiters) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    Some(rx)
+                }
+                None => {
+                    in_flight.insert(key.clone(), Vec::new());
+                    None
+                }
+            }
+        };
+        if let Some(rx) = waiter {
+            return rx.await.ok().flatten();
+        }
+        let reply = self.ask_upstreams(question, &key, dnssec_ok, checking_disabled).await;
+        let waiters = self.in_flight.lock().expect("in-flight map lock").remove(&key).unwrap_or_default();
+        for waiter in waiters {
+            let _ = waiter.send(reply.clone());
+        }
+        reply
+    }
+
+    async fn ask_upstreams(
+        &self,
+        question: &Query,
+        key: &CacheKey,
+        dnssec_ok: bool,
+        checking_disabled: bool,
+    ) -> Option<Message> {
+        let Ok(_slot) = self.slots.try_acquire() else {
+            debug!(name = %question.name(), "too many forwarded queries in flight");
+            return None;
+        };
+        let mut query = Message::new(0, MessageType::Query, OpCode::Query);
+        query.add_query(question.clone());
+        query.metadata.recursion_desired = true;
+        query.metadata.checking_disabled = checking_disabled;
+        let mut edns = Edns::new();
+        edns.set_max_payload(UPSTREAM_PAYLOAD);
+        edns.set_dnssec_ok(dnssec_ok);
+        query.set_edns(edns);
+        let upstreams = self.upstreams_for(&key.name);
+        // Healthy upstreams first, in the order given; skipped ones only when nothing else
+        // answered (so a recovered upstream is found again).
+        let ordered = upstreams.iter().filter(|u| !u.is_skipped()).chain(upstreams.iter().filter(|u| u.is_skipped()));
+        for upstream in ordered {
+            match upstream.exchange(&query, self.timeout).await {
+                Ok(reply) => {
+                    self.cache.insert(key.clone(), &reply);
+                    return Some(reply);
+                }
+                Err(error) => {
+                    debug!(upstream = %upstream.address, %error, name = %question.name(), "upstream did not answer")
+                }
+            }
+        }
+        None
+    }
+
+    pub fn cache_entries(&self) -> u64 {
+        self.cache.entry_count()
+    }
+}
