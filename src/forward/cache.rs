@@ -67,6 +67,10 @@ impl AnswerCache {
         Some(message)
     }
 
+    pub fn cap(&self, message: &mut Message) {
+        cap_ttls(message, self.max_ttl, self.max_negative_ttl);
+    }
+
     pub fn insert(&self, key: CacheKey, message: &Message) {
         if let Some(ttl) = cache_ttl(message, self.max_ttl, self.max_negative_ttl) {
             self.entries.insert(key, Arc::new(Cached { message: message.clone(), stored: Instant::now(), ttl }));
@@ -75,6 +79,17 @@ impl AnswerCache {
 
     pub fn entry_count(&self) -> u64 {
         self.entries.entry_count()
+    }
+}
+
+/// Lowers TTLs above the cache's caps, so clients do not keep an answer longer than we would
+/// (TTL 0 stays 0).
+pub fn cap_ttls(message: &mut Message, max_ttl: Duration, max_negative_ttl: Duration) {
+    let positive = message.metadata.response_code == ResponseCode::NoError && !message.answers.is_empty();
+    let cap = if positive { max_ttl } else { max_negative_ttl }.as_secs().min(u64::from(u32::MAX)) as u32;
+    for record in message.answers.iter_mut().chain(message.authorities.iter_mut()).chain(message.additionals.iter_mut())
+    {
+        record.ttl = record.ttl.min(cap);
     }
 }
 

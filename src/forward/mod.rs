@@ -138,7 +138,8 @@ impl Forwarder {
         let ordered = upstreams.iter().filter(|u| !u.is_skipped()).chain(upstreams.iter().filter(|u| u.is_skipped()));
         for upstream in ordered {
             match upstream.exchange(&query, self.timeout).await {
-                Ok(reply) => {
+                Ok(mut reply) => {
+                    self.cache.cap(&mut reply);
                     self.cache.insert(key.clone(), &reply);
                     return Some(reply);
                 }

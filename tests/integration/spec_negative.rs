@@ -122,7 +122,7 @@ async fn question_case_is_echoed_exactly() {
 }
 
 #[tokio::test]
-async fn names_outside_our_zones_are_refused() {
+async fn without_upstreams_names_outside_our_zones_are_refused() {
     let server = DnsServer::start(&fixture::files(), &[]);
     for name in ["example.com.", "local.", "arpa.", "."] {
         let response = server.query(name, RecordType::A).await;
