@@ -24,6 +24,7 @@ use crate::source;
 use crate::source::connect::{self, ConnectError};
 use crate::source::kube::WatchOptions;
 use crate::source::manifests::{self, ManifestSource};
+use crate::zones::ZoneFiles;
 use crate::{tcp, udp};
 
 /// How many times a port-0 listen address may retry to find a port free on both UDP and TCP.
@@ -109,7 +110,12 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
     info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
     let forwarder = forwarder(&cli).map(Arc::new);
-    let handler = DnsHandler::new(Authority::new(zone, registry), forwarder, !cli.no_reverse_fallthrough);
+    let mut zone_files = ZoneFiles::new(cli.zone_files.clone());
+    zone_files.refresh();
+    let static_zones = zone_files.zones();
+    tokio::spawn(zone_files.watch());
+    let authority = Authority::new(zone, registry, static_zones);
+    let handler = DnsHandler::new(authority, forwarder, !cli.no_reverse_fallthrough);
     let stop = Arc::new(AtomicBool::new(false));
     let (stop_tcp, stopped) = watch::channel(false);
     let mut udp_workers = Vec::new();

@@ -112,6 +112,11 @@ pub struct Cli {
     #[arg(long = "cache-max-negative-ttl", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub cache_max_negative_ttl: std::time::Duration,
 
+    /// RFC 1035 zone file to serve authoritatively next to the cluster zone (its origin is the
+    /// owner of its SOA record). Repeatable; re-read when it changes.
+    #[arg(long = "zone-file", value_name = "PATH")]
+    pub zone_files: Vec<PathBuf>,
+
     /// Answer NXDOMAIN for PTR queries of addresses the cluster does not know, instead of
     /// forwarding them.
     #[arg(long = "no-reverse-fallthrough")]

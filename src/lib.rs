@@ -13,3 +13,4 @@ pub mod registry;
 pub mod source;
 pub mod tcp;
 pub mod udp;
+pub mod zones;

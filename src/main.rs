@@ -12,9 +12,11 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
-    for path in &cli.manifests {
+    let paths =
+        cli.manifests.iter().map(|p| ("--manifests", p)).chain(cli.zone_files.iter().map(|p| ("--zone-file", p)));
+    for (flag, path) in paths {
         if let Err(e) = std::fs::metadata(path) {
-            eprintln!("error: invalid value '{}' for '--manifests <PATH>': {e}", path.display());
+            eprintln!("error: invalid value '{}' for '{flag} <PATH>': {e}", path.display());
             std::process::exit(EXIT_USAGE);
         }
     }

@@ -12,6 +12,7 @@ use super::qname::relative_labels;
 use super::reverse;
 use super::zone::{ZoneKind, ZoneSettings};
 use crate::registry::{Registry, Snapshot};
+use crate::zones::Zones;
 
 /// The most CNAMEs followed for one question.
 const MAX_CNAME_HOPS: usize = 10;
@@ -19,12 +20,14 @@ const MAX_CNAME_HOPS: usize = 10;
 pub struct Authority {
     zone: ZoneSettings,
     registry: Registry,
+    /// Static zones from zone files, next to the cluster zone.
+    static_zones: Zones,
     rotation: AtomicUsize,
 }
 
 impl Authority {
-    pub fn new(zone: ZoneSettings, registry: Registry) -> Authority {
-        Authority { zone, registry, rotation: AtomicUsize::new(0) }
+    pub fn new(zone: ZoneSettings, registry: Registry, static_zones: Zones) -> Authority {
+        Authority { zone, registry, static_zones, rotation: AtomicUsize::new(0) }
     }
 
     pub fn zone(&self) -> &ZoneSettings {
@@ -55,7 +58,16 @@ impl Authority {
         qtype: RecordType,
         rotation: usize,
     ) -> Option<Answer> {
-        let (kind, apex) = self.zone.zone_of(lower)?;
+        let builtin = self.zone.zone_of(lower);
+        // The longest matching origin wins, between the cluster zones and the static ones.
+        let static_zones = self.static_zones.load();
+        let best_static = static_zones.iter().filter(|z| z.origin.zone_of(lower)).max_by_key(|z| z.origin.num_labels());
+        if let Some(zone) = best_static
+            && builtin.is_none_or(|(_, apex)| zone.origin.num_labels() > apex.num_labels())
+        {
+            return Some(zone.answer(name, lower, qtype));
+        }
+        let (kind, apex) = builtin?;
         let labels = relative_labels(lower, apex)?;
         let question = Question { name, labels: &labels, qtype, rotation };
         Some(match kind {
@@ -135,7 +147,7 @@ endpoints:
         let (registry, mut writer) = Registry::new();
         writer.replace(&objects);
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
-        Authority::new(zone, registry)
+        Authority::new(zone, registry, Zones::default())
     }
 
     /// The answer as zone-file lines: answers, then `;authority`, then `;additional` ones.
@@ -232,7 +244,7 @@ endpoints:
     fn before_the_first_sync_missing_names_are_servfail_and_known_ones_answer() {
         let (registry, _writer) = Registry::new();
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Disabled);
-        let authority = Authority::new(zone, registry);
+        let authority = Authority::new(zone, registry, Zones::default());
         let name = Name::from_ascii("web.shop.svc.cluster.local.").unwrap();
         let answer = authority.answer(&name, &LowerName::new(&name), A).unwrap();
         assert_eq!(answer.rcode, ResponseCode::ServFail);

@@ -9,5 +9,6 @@ mod harness;
 mod manifests_reload;
 mod spec_names;
 mod spec_negative;
+mod static_zones;
 mod transport;
 mod upstream;
