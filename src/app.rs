@@ -110,6 +110,7 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
     info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
     let forwarder = forwarder(&cli).map(Arc::new);
+    let loop_check = forwarder.clone();
     let mut zone_files = ZoneFiles::new(cli.zone_files.clone());
     zone_files.refresh();
     let static_zones = zone_files.zones();
@@ -130,6 +131,9 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
             )?);
         }
         tcp_servers.push(tokio::spawn(tcp::serve(listener.tcp, handler.clone(), stopped.clone())));
+    }
+    if let Some(forwarder) = loop_check {
+        tokio::spawn(async move { forwarder.check_loops().await });
     }
     let signal = shutdown_signal().await;
     info!(signal, "shutting down");

@@ -134,6 +134,9 @@ impl DnsHandler {
             return empty(ResponseCode::Refused);
         }
         let forwarding = self.forwarder.is_some();
+        if self.forwarder.as_ref().is_some_and(|f| f.is_loop_probe(query.name())) {
+            return empty(ResponseCode::ServFail);
+        }
         let Some(answer) = self.authority.answer(query.original().name(), query.name(), qtype) else {
             return match forwarding {
                 true => Decision::Forward(Plan { question: query.original().clone(), prefix: Vec::new() }),

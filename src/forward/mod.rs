@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{LowerName, Name};
+use hickory_proto::rr::{LowerName, Name, RecordType};
 use tokio::sync::{Semaphore, oneshot};
-use tracing::debug;
+use tracing::{debug, error};
 
 use cache::{AnswerCache, CacheKey};
 use upstream::Upstream;
@@ -45,7 +45,12 @@ pub struct Forwarder {
     timeout: Duration,
     slots: Arc<Semaphore>,
     in_flight: Mutex<HashMap<CacheKey, Waiters>>,
+    /// Loop probe names, and whether each came back to us.
+    probes: Mutex<HashMap<LowerName, bool>>,
 }
+
+/// How long a loop probe waits for its upstream.
+const LOOP_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Forwarder {
     pub fn new(settings: &ForwardSettings) -> Forwarder {
@@ -60,6 +65,7 @@ impl Forwarder {
             timeout: settings.timeout,
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
             in_flight: Mutex::new(HashMap::new()),
+            probes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,7 +138,7 @@ impl Forwarder {
         edns.set_max_payload(UPSTREAM_PAYLOAD);
         edns.set_dnssec_ok(dnssec_ok);
         query.set_edns(edns);
-        let upstreams = self.upstreams_for(&key.name);
+        let upstreams: Vec<&Arc<Upstream>> = self.upstreams_for(&key.name).iter().filter(|u| !u.is_looping()).collect();
         // Healthy upstreams first, in the order given; skipped ones only when nothing else
         // answered (so a recovered upstream is found again).
         let ordered = upstreams.iter().filter(|u| !u.is_skipped()).chain(upstreams.iter().filter(|u| u.is_skipped()));
@@ -149,6 +155,49 @@ impl Forwarder {
             }
         }
         None
+    }
+
+    /// Whether `name` is one of our loop probes coming back to us. Such a query is answered at
+    /// once and never forwarded again, so a loop cannot amplify it.
+    pub fn is_loop_probe(&self, name: &LowerName) -> bool {
+        let mut probes = self.probes.lock().expect("probe map lock");
+        match probes.get_mut(name) {
+            Some(seen) => {
+                *seen = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Detects upstreams that forward back to us (CoreDNS `loop`): each gets a query for a
+    /// name only we know, under `.invalid` (RFC 6761, so a sane resolver answers NXDOMAIN at
+    /// once); an upstream whose probe arrives back at us is never forwarded to again.
+    pub async fn check_loops(&self) {
+        let nonce: u64 = rand::random();
+        let mut all: Vec<&Arc<Upstream>> = self.default.iter().chain(self.stubs.iter().flat_map(|(_, u)| u)).collect();
+        all.dedup_by_key(|u| u.address);
+        let mut probes = Vec::new();
+        for (i, upstream) in all.iter().enumerate() {
+            let name = Name::from_ascii(format!("{nonce:x}-{i}.loop-check.clusterdns.invalid.")).expect("probe name");
+            self.probes.lock().expect("probe map lock").insert(LowerName::new(&name), false);
+            probes.push((name, *upstream));
+        }
+        let asks = probes.iter().map(|(name, upstream)| async move {
+            let mut query = Message::new(0, MessageType::Query, OpCode::Query);
+            query.add_query(Query::query(name.clone(), RecordType::HINFO));
+            query.metadata.recursion_desired = true;
+            let _ = upstream.exchange(&query, LOOP_PROBE_TIMEOUT).await;
+        });
+        futures::future::join_all(asks).await;
+        let seen = self.probes.lock().expect("probe map lock").clone();
+        for (name, upstream) in probes {
+            if seen.get(&LowerName::new(&name)).copied().unwrap_or(false) {
+                upstream.set_looping();
+                error!(upstream = %upstream.address,
+                    "forwarding loop detected: this upstream sends our queries back to us; not forwarding to it");
+            }
+        }
     }
 
     pub fn cache_entries(&self) -> u64 {

@@ -3,7 +3,7 @@
 //! question (RFC 5452). Upstreams that stop answering are skipped for a while.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, Query};
@@ -33,6 +33,8 @@ pub struct Upstream {
     pub address: SocketAddr,
     /// Unix milliseconds until which this upstream is skipped (0: healthy).
     skip_until: AtomicU64,
+    /// It sends our queries back to us: never forward to it.
+    looping: AtomicBool,
 }
 
 fn now_ms() -> u64 {
@@ -41,7 +43,15 @@ fn now_ms() -> u64 {
 
 impl Upstream {
     pub fn new(address: SocketAddr) -> Upstream {
-        Upstream { address, skip_until: AtomicU64::new(0) }
+        Upstream { address, skip_until: AtomicU64::new(0), looping: AtomicBool::new(false) }
+    }
+
+    pub fn is_looping(&self) -> bool {
+        self.looping.load(Ordering::Relaxed)
+    }
+
+    pub fn set_looping(&self) {
+        self.looping.store(true, Ordering::Relaxed);
     }
 
     pub fn is_skipped(&self) -> bool {

@@ -206,3 +206,28 @@ async fn beyond_max_concurrent_new_forwards_get_servfail_at_once() {
     assert_eq!(rejected.metadata.response_code, ResponseCode::ServFail);
     assert!(took < Duration::from_millis(500), "{took:?}");
 }
+
+#[tokio::test]
+async fn a_forwarding_loop_is_detected_and_not_forwarded_into() {
+    let real = Upstream::start(2);
+    // An upstream that is ourselves: the simplest loop.
+    let own = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let server = DnsServer::start(
+        &fixture::files(),
+        &["--listen", &own, "--upstream", &own, "--upstream", &real.arg(), "--upstream-timeout", "500ms"],
+    );
+    let logged = server.expect_log("forwarding loop detected", Duration::from_secs(10));
+    assert!(logged.contains(&own), "{logged}");
+    let started = Instant::now();
+    let answer = server.query("www.example.com.", RecordType::A).await;
+    assert_eq!(rdatas(&answer.answers), ["192.0.2.2"], "answered by the upstream that does not loop");
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "the looping upstream is not tried: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.logs().iter().filter(|l| l.contains("forwarding loop detected")).count(), 1);
+}
