@@ -28,8 +28,8 @@ pub enum PodMode {
     long_about = "Kubernetes cluster DNS server.\n\n\
         Answers the Kubernetes DNS specification (services, headless endpoints, SRV, PTR, pod \
         records) for the cluster zone, in-addr.arpa and ip6.arpa, from a watch of the Kubernetes \
-        API or from Kubernetes manifests re-read when they change. Names outside those zones are \
-        REFUSED."
+        API or from Kubernetes manifests re-read when they change, and static zones from zone files. \
+        Every other name is forwarded to upstream resolvers through a cache of forwarded answers."
 )]
 pub struct Cli {
     /// Kubernetes manifests (YAML or JSON, as `kubectl get -o yaml` prints them): a file, or a
