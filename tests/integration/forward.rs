@@ -231,3 +231,22 @@ async fn a_forwarding_loop_is_detected_and_not_forwarded_into() {
     );
     assert_eq!(server.logs().iter().filter(|l| l.contains("forwarding loop detected")).count(), 1);
 }
+
+#[tokio::test]
+async fn a_pod_resolves_through_its_search_list() {
+    let up = Upstream::start(1);
+    let server = serve(&[&up], &[]);
+    // ndots:5 in namespace apps: the search list first, then the name as given.
+    let search = ["apps.svc.cluster.local.", "svc.cluster.local.", "cluster.local."];
+    for suffix in search {
+        let name = format!("www.example.com.{suffix}");
+        let answer = server.query(&name, RecordType::A).await;
+        assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain, "{name}");
+        assert!(answer.metadata.authoritative, "{name}: ours, not forwarded");
+    }
+    assert_eq!(rdatas(&server.query("www.example.com.", RecordType::A).await.answers), ["192.0.2.1"]);
+    // A short cluster name through the same list.
+    let web = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(rdatas(&web.answers), ["10.96.1.10"]);
+    assert_eq!(up.asked("www.example.com.apps.svc.cluster.local.", "udp"), 0);
+}
