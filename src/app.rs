@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use std::net::UdpSocket;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -14,11 +14,13 @@ use tracing::{info, warn};
 
 use std::path::PathBuf;
 
+use crate::admin::{Admin, Readiness};
 use crate::config::{Cli, PodMode};
 use crate::dns::authority::Authority;
 use crate::dns::handler::DnsHandler;
 use crate::dns::zone::ZoneSettings;
 use crate::forward::{ForwardSettings, Forwarder, resolv};
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::source;
 use crate::source::connect::{self, ConnectError};
@@ -77,9 +79,25 @@ pub async fn source(cli: &Cli) -> Result<Source, ConnectError> {
     connect::api_config(cli.kubeconfig.clone(), cli.context.clone()).await.map(Source::Api)
 }
 
-/// Runs until SIGTERM or SIGINT.
+/// Runs until SIGTERM or SIGINT, then shuts down in order: unready, lameduck (still
+/// answering), stop taking queries, finish those taken, exit.
 pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
     let (registry, mut writer) = Registry::new();
+    let forwarder = forwarder(&cli, metrics.clone()).map(Arc::new);
+    let readiness = Arc::new(Readiness::default());
+    if let Some(address) = cli.admin {
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("cannot listen for HTTP on {address}"))?;
+        info!("admin endpoint on http://{}", listener.local_addr()?);
+        let admin = Admin {
+            registry: registry.clone(),
+            metrics: metrics.clone(),
+            forwarder: forwarder.clone(),
+            readiness: readiness.clone(),
+        };
+        tokio::spawn(admin.serve(listener));
+    }
     match source {
         Source::Manifests(paths) => {
             let mut source = ManifestSource::new(paths);
@@ -98,7 +116,7 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
                 labels: cli.labels.clone(),
                 pods: cli.pods == PodMode::Verified,
             };
-            source::kube::start(client, options, writer);
+            source::kube::start(client, options, writer, metrics.clone());
         }
     }
     if !registry.wait_synced(cli.startup_timeout).await {
@@ -109,48 +127,58 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
     let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);
     info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
-    let forwarder = forwarder(&cli).map(Arc::new);
-    let loop_check = forwarder.clone();
     let mut zone_files = ZoneFiles::new(cli.zone_files.clone());
     zone_files.refresh();
     let static_zones = zone_files.zones();
     tokio::spawn(zone_files.watch());
     let authority = Authority::new(zone, registry, static_zones);
-    let handler = DnsHandler::new(authority, forwarder, !cli.no_reverse_fallthrough);
+    let handler = DnsHandler::new(authority, forwarder.clone(), !cli.no_reverse_fallthrough, metrics);
     let stop = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let (stop_tcp, stopped) = watch::channel(false);
     let mut udp_workers = Vec::new();
     let mut tcp_servers = Vec::new();
     for listener in listeners {
         for socket in listener.udp {
-            udp_workers.push(udp::spawn_worker(
-                socket,
-                handler.clone(),
-                tokio::runtime::Handle::current(),
-                stop.clone(),
-            )?);
+            let runtime = tokio::runtime::Handle::current();
+            let worker =
+                udp::Worker { handler: handler.clone(), runtime, stop: stop.clone(), in_flight: in_flight.clone() };
+            udp_workers.push(worker.spawn(socket)?);
         }
         tcp_servers.push(tokio::spawn(tcp::serve(listener.tcp, handler.clone(), stopped.clone())));
     }
-    if let Some(forwarder) = loop_check {
+    if let Some(forwarder) = forwarder {
         tokio::spawn(async move { forwarder.check_loops().await });
     }
+
     let signal = shutdown_signal().await;
-    info!(signal, "shutting down");
+    info!(signal, lameduck = ?cli.lameduck, "shutting down: unready now, still answering during the lameduck period");
+    readiness.stop();
+    tokio::time::sleep(cli.lameduck).await;
+    info!("no longer taking queries; finishing those in progress");
+    let deadline = tokio::time::Instant::now() + cli.shutdown_timeout;
     stop.store(true, Ordering::Relaxed);
     let _ = stop_tcp.send(true);
-    for server in tcp_servers {
-        let _ = server.await;
-    }
     for worker in udp_workers {
         let _ = tokio::task::spawn_blocking(move || worker.join()).await;
     }
+    for server in tcp_servers {
+        let _ = tokio::time::timeout_at(deadline, server).await;
+    }
+    while in_flight.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let unfinished = in_flight.load(Ordering::Relaxed);
+    if unfinished > 0 {
+        warn!(unfinished, "shutdown timeout reached with forwarded queries still in flight");
+    }
+    info!("stopped");
     Ok(())
 }
 
 /// The forwarder for names outside our zones: `--upstream`, else the nameservers of
 /// `--resolv-conf`; none when there is no upstream at all (those names are then REFUSED).
-fn forwarder(cli: &Cli) -> Option<Forwarder> {
+fn forwarder(cli: &Cli, metrics: Arc<Metrics>) -> Option<Forwarder> {
     let mut upstreams = cli.upstreams.clone();
     if upstreams.is_empty() {
         match std::fs::read_to_string(&cli.resolv_conf) {
@@ -164,15 +192,18 @@ fn forwarder(cli: &Cli) -> Option<Forwarder> {
     }
     let upstream_list: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
     info!(upstreams = %upstream_list.join(","), stub_domains = cli.stubs.len(), "forwarding names outside our zones");
-    Some(Forwarder::new(&ForwardSettings {
-        upstreams,
-        stubs: cli.stubs.clone(),
-        timeout: cli.upstream_timeout,
-        max_concurrent: cli.max_concurrent,
-        cache_size: cli.cache_size,
-        cache_max_ttl: cli.cache_max_ttl,
-        cache_max_negative_ttl: cli.cache_max_negative_ttl,
-    }))
+    Some(Forwarder::new(
+        &ForwardSettings {
+            upstreams,
+            stubs: cli.stubs.clone(),
+            timeout: cli.upstream_timeout,
+            max_concurrent: cli.max_concurrent,
+            cache_size: cli.cache_size,
+            cache_max_ttl: cli.cache_max_ttl,
+            cache_max_negative_ttl: cli.cache_max_negative_ttl,
+        },
+        metrics,
+    ))
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -122,6 +122,19 @@ pub struct Cli {
     #[arg(long = "no-reverse-fallthrough")]
     pub no_reverse_fallthrough: bool,
 
+    /// HTTP admin endpoint: /health, /ready, /metrics (Prometheus).
+    #[arg(long = "admin", value_name = "ADDR:PORT")]
+    pub admin: Option<SocketAddr>,
+
+    /// After SIGTERM or SIGINT, how long to keep answering while unready, so load balancers
+    /// stop sending queries first.
+    #[arg(long = "lameduck", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lameduck: std::time::Duration,
+
+    /// After the lameduck period, how long queries already taken get to finish.
+    #[arg(long = "shutdown-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
+
     /// UDP worker threads per listen address, each with its own socket (0: one per CPU this
     /// process may run on).
     #[arg(long = "udp-workers", value_name = "N", default_value_t = 0)]

@@ -5,10 +5,12 @@
 //! the DNS handler ([`dns`]) answers each query from the current snapshot. [`app`] wires the
 //! pieces to sockets; [`config`] turns flags into settings.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod dns;
 pub mod forward;
+pub mod metrics;
 pub mod registry;
 pub mod source;
 pub mod tcp;

@@ -18,7 +18,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections at most; more wait in the listen backlog until one closes.
 pub const MAX_CONNECTIONS: usize = 1024;
 
-/// Accepts connections until `stop` turns true.
+/// Accepts connections until `stop` turns true, then waits for open connections to finish
+/// the query they are on.
 pub async fn serve(listener: TcpListener, handler: DnsHandler, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -26,9 +27,9 @@ pub async fn serve(listener: TcpListener, handler: DnsHandler, mut stop: watch::
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let handler = handler.clone();
+                    let (handler, stop) = (handler.clone(), stop.clone());
                     tokio::spawn(async move {
-                        connection(stream, peer, &handler).await;
+                        connection(stream, peer, &handler, stop).await;
                         drop(permit);
                     });
                 }
@@ -37,16 +38,22 @@ pub async fn serve(listener: TcpListener, handler: DnsHandler, mut stop: watch::
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         }
     }
+    drop(listener);
+    let _ = slots.acquire_many(MAX_CONNECTIONS as u32).await;
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, handler: &DnsHandler) {
+async fn connection(mut stream: TcpStream, peer: SocketAddr, handler: &DnsHandler, mut stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let mut query = Vec::new();
     loop {
-        let read = tokio::time::timeout(IDLE_TIMEOUT, read_message(&mut stream, &mut query)).await;
+        let read = tokio::select! {
+            read = tokio::time::timeout(IDLE_TIMEOUT, read_message(&mut stream, &mut query)) => read,
+            // Shutting down: the connection is between queries, so nothing is lost.
+            _ = stop.changed() => return,
+        };
         match read {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => return,

@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,51 +37,66 @@ pub fn bind(address: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
-/// Serves `socket` on its own thread until `stop` is set. Queries that need an upstream are
-/// handed to `runtime` and answered from there, so they never hold up the others.
-pub fn spawn_worker(
-    socket: UdpSocket,
-    handler: DnsHandler,
-    runtime: tokio::runtime::Handle,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<JoinHandle<()>> {
-    let name = format!("udp-{}", socket.local_addr()?);
-    let socket = Arc::new(socket);
-    std::thread::Builder::new().name(name).spawn(move || serve(&socket, &handler, &runtime, &stop))
+/// One UDP worker: answers its socket on its own thread until `stop` is set. Queries that
+/// need an upstream are handed to `runtime` (counted in `in_flight` until replied), so they
+/// never hold up the others.
+pub struct Worker {
+    pub handler: DnsHandler,
+    pub runtime: tokio::runtime::Handle,
+    pub stop: Arc<AtomicBool>,
+    pub in_flight: Arc<AtomicUsize>,
 }
 
-fn serve(socket: &Arc<UdpSocket>, handler: &DnsHandler, runtime: &tokio::runtime::Handle, stop: &AtomicBool) {
-    let mut batch = Batch::new();
-    while !stop.load(Ordering::Relaxed) {
-        match batch.receive(socket) {
-            Ok(count) => {
-                for i in 0..count {
-                    let Some(src) = batch.source(i) else { continue };
-                    batch.replies[i] = match handler.answer(batch.packet(i), src, Transport::Udp) {
-                        Outcome::Reply(reply) => Some(reply),
-                        Outcome::Silent => None,
-                        Outcome::Forward(pending) => {
-                            let (socket, handler) = (socket.clone(), handler.clone());
-                            runtime.spawn(async move {
-                                let reply = handler.forward(*pending).await;
-                                if let Err(error) = socket.send_to(&reply, src) {
-                                    warn!(%src, %error, "cannot send a UDP reply");
-                                }
-                            });
-                            None
-                        }
-                    };
+impl Worker {
+    pub fn spawn(self, socket: UdpSocket) -> std::io::Result<JoinHandle<()>> {
+        let name = format!("udp-{}", socket.local_addr()?);
+        let socket = Arc::new(socket);
+        std::thread::Builder::new().name(name).spawn(move || self.serve(&socket))
+    }
+
+    fn serve(&self, socket: &Arc<UdpSocket>) {
+        let mut batch = Batch::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            match batch.receive(socket) {
+                Ok(count) => self.answer(socket, &mut batch, count),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                // ICMP errors from earlier sends surface here on some systems; the socket is fine.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                Err(error) => {
+                    warn!(%error, "UDP receive failed");
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                batch.send(socket, count);
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
-            // ICMP errors from earlier sends surface here on some systems; the socket is fine.
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
-            Err(error) => {
-                warn!(%error, "UDP receive failed");
-                std::thread::sleep(Duration::from_millis(10));
             }
         }
+        // Queries that arrived before the stop are still answered.
+        if socket.set_nonblocking(true).is_ok() {
+            while let Ok(count) = batch.receive(socket) {
+                self.answer(socket, &mut batch, count);
+            }
+        }
+    }
+
+    fn answer(&self, socket: &Arc<UdpSocket>, batch: &mut Batch, count: usize) {
+        for i in 0..count {
+            let Some(src) = batch.source(i) else { continue };
+            batch.replies[i] = match self.handler.answer(batch.packet(i), src, Transport::Udp) {
+                Outcome::Reply(reply) => Some(reply),
+                Outcome::Silent => None,
+                Outcome::Forward(pending) => {
+                    let (socket, handler, in_flight) = (socket.clone(), self.handler.clone(), self.in_flight.clone());
+                    in_flight.fetch_add(1, Ordering::Relaxed);
+                    self.runtime.spawn(async move {
+                        let reply = handler.forward(*pending).await;
+                        if let Err(error) = socket.send_to(&reply, src) {
+                            warn!(%src, %error, "cannot send a UDP reply");
+                        }
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                    });
+                    None
+                }
+            };
+        }
+        batch.send(socket, count);
     }
 }
 

@@ -3,6 +3,8 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record};
 
+use crate::metrics::ZoneKind;
+
 /// NXDOMAIN and NODATA are answers, not errors: the handler turns every `Answer` into a message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -17,6 +19,8 @@ pub struct Answer {
     pub external: Option<Name>,
     /// NXDOMAIN for an address we do not know: the forwarder may know it (reverse fallthrough).
     pub fallthrough: bool,
+    /// Which kind of zone answered (for metrics).
+    pub zone: ZoneKind,
 }
 
 impl Answer {
@@ -29,6 +33,7 @@ impl Answer {
             chase: None,
             external: None,
             fallthrough: false,
+            zone: ZoneKind::Cluster,
         }
     }
 

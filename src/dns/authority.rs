@@ -11,6 +11,7 @@ use super::cluster::{self, Question};
 use super::qname::relative_labels;
 use super::reverse;
 use super::zone::{ZoneKind, ZoneSettings};
+use crate::metrics::ZoneKind as MetricZone;
 use crate::registry::{Registry, Snapshot};
 use crate::zones::Zones;
 
@@ -65,14 +66,16 @@ impl Authority {
         if let Some(zone) = best_static
             && builtin.is_none_or(|(_, apex)| zone.origin.num_labels() > apex.num_labels())
         {
-            return Some(zone.answer(name, lower, qtype));
+            return Some(Answer { zone: MetricZone::Static, ..zone.answer(name, lower, qtype) });
         }
         let (kind, apex) = builtin?;
         let labels = relative_labels(lower, apex)?;
         let question = Question { name, labels: &labels, qtype, rotation };
         Some(match kind {
             ZoneKind::Cluster => cluster::answer(&self.zone, snapshot, &question),
-            ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => reverse::answer(&self.zone, snapshot, kind, &question),
+            ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => {
+                Answer { zone: MetricZone::Reverse, ..reverse::answer(&self.zone, snapshot, kind, &question) }
+            }
         })
     }
 

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
@@ -16,6 +17,7 @@ use tracing::debug;
 use super::authority::Authority;
 use super::wire::{self, Response};
 use crate::forward::Forwarder;
+use crate::metrics::{Metrics, Transport, ZoneKind};
 
 /// The largest UDP payload we send or advertise (DNS Flag Day 2020: no IP fragmentation).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -25,6 +27,7 @@ const PLAIN_UDP_PAYLOAD: u16 = 512;
 #[derive(Clone)]
 pub struct DnsHandler {
     authority: Arc<Authority>,
+    metrics: Arc<Metrics>,
     forwarder: Option<Arc<Forwarder>>,
     /// Forward PTR queries for addresses we do not know instead of answering NXDOMAIN.
     reverse_fallthrough: bool,
@@ -43,6 +46,7 @@ pub enum Outcome {
 pub struct Pending {
     request: Request,
     plan: Plan,
+    started: Instant,
 }
 
 /// What goes upstream, and what we already have to put in front of it.
@@ -61,19 +65,25 @@ struct Sections {
 }
 
 enum Decision {
-    Done(Metadata, Sections),
+    Done(Metadata, Sections, ZoneKind),
     Forward(Plan),
 }
 
 impl DnsHandler {
-    pub fn new(authority: Authority, forwarder: Option<Arc<Forwarder>>, reverse_fallthrough: bool) -> DnsHandler {
-        DnsHandler { authority: Arc::new(authority), forwarder, reverse_fallthrough }
+    pub fn new(
+        authority: Authority,
+        forwarder: Option<Arc<Forwarder>>,
+        reverse_fallthrough: bool,
+        metrics: Arc<Metrics>,
+    ) -> DnsHandler {
+        DnsHandler { authority: Arc::new(authority), metrics, forwarder, reverse_fallthrough }
     }
 
     /// Answers one query from our zones or the cache. `Silent` for anything shorter than a
     /// header, a response (QR=1, never answered so we cannot be used for reflection), or a UDP
     /// source that cannot be answered (port 0, unspecified address).
     pub fn answer(&self, packet: &[u8], src: SocketAddr, protocol: Protocol) -> Outcome {
+        let started = Instant::now();
         if protocol == Protocol::Udp && (src.port() == 0 || src.ip().is_unspecified()) {
             return Outcome::Silent;
         }
@@ -88,17 +98,32 @@ impl DnsHandler {
                 debug!(%src, %error, "malformed query");
                 let mut metadata = Metadata::response_from_request(&header.metadata);
                 metadata.response_code = ResponseCode::FormErr;
-                return Outcome::Reply(encode(metadata, &[], 0, &Sections::default(), None, protocol).0);
+                let reply = encode(metadata, &[], 0, &Sections::default(), None, protocol).0;
+                let transport = transport(protocol);
+                self.metrics.request(
+                    transport,
+                    RecordType::Unknown(0),
+                    ZoneKind::None,
+                    ResponseCode::FormErr,
+                    reply.len(),
+                    started,
+                );
+                return Outcome::Reply(reply);
             }
         };
         match self.decide(&request) {
-            Decision::Done(metadata, sections) => Outcome::Reply(self.reply(&request, metadata, &sections)),
+            Decision::Done(metadata, sections, zone) => {
+                Outcome::Reply(self.reply(&request, metadata, &sections, zone, started))
+            }
             Decision::Forward(plan) => {
                 let forwarder = self.forwarder.as_ref().expect("only planned with a forwarder");
                 let key = Forwarder::key(&plan.question, dnssec_ok(&request));
                 match forwarder.cached(&key) {
-                    Some(hit) => Outcome::Reply(self.forwarded(&request, &plan, Some(hit))),
-                    None => Outcome::Forward(Box::new(Pending { request, plan })),
+                    Some(hit) => {
+                        self.metrics.cache_lookup(true);
+                        Outcome::Reply(self.forwarded(&request, &plan, Some(hit), started))
+                    }
+                    None => Outcome::Forward(Box::new(Pending { request, plan, started })),
                 }
             }
         }
@@ -106,10 +131,10 @@ impl DnsHandler {
 
     /// Asks the upstream for a pending query and builds the reply.
     pub async fn forward(&self, pending: Pending) -> Vec<u8> {
-        let Pending { request, plan } = pending;
+        let Pending { request, plan, started } = pending;
         let forwarder = self.forwarder.as_ref().expect("only planned with a forwarder");
         let reply = forwarder.resolve(&plan.question, dnssec_ok(&request), request.metadata.checking_disabled).await;
-        self.forwarded(&request, &plan, reply)
+        self.forwarded(&request, &plan, reply, started)
     }
 
     /// The rcode, flags and records for a request, before any size limit.
@@ -117,7 +142,7 @@ impl DnsHandler {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let mut empty = |rcode| {
             metadata.response_code = rcode;
-            Decision::Done(metadata, Sections::default())
+            Decision::Done(metadata, Sections::default(), ZoneKind::None)
         };
         if request.metadata.op_code != OpCode::Query {
             return empty(ResponseCode::NotImp);
@@ -152,17 +177,18 @@ impl DnsHandler {
         }
         metadata.authoritative = answer.rcode != ResponseCode::ServFail;
         metadata.response_code = answer.rcode;
+        let zone = answer.zone;
         let sections = Sections {
             answers: answer.answers,
             authorities: answer.soa.into_iter().collect(),
             additionals: answer.additionals,
         };
-        Decision::Done(metadata, sections)
+        Decision::Done(metadata, sections, zone)
     }
 
     /// The reply to a forwarded question: the upstream's rcode, flags and sections (behind our
     /// CNAME chain when chasing an ExternalName), with RA set.
-    fn forwarded(&self, request: &Request, plan: &Plan, upstream: Option<Message>) -> Vec<u8> {
+    fn forwarded(&self, request: &Request, plan: &Plan, upstream: Option<Message>, started: Instant) -> Vec<u8> {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.recursion_available = true;
         let mut sections = Sections { answers: plan.prefix.clone(), ..Sections::default() };
@@ -188,20 +214,36 @@ impl DnsHandler {
             None if plan.prefix.is_empty() => metadata.response_code = ResponseCode::ServFail,
             None => metadata.authoritative = true,
         }
-        self.reply(request, metadata, &sections)
+        self.reply(request, metadata, &sections, ZoneKind::Forwarded, started)
     }
 
-    fn reply(&self, request: &Request, metadata: Metadata, sections: &Sections) -> Vec<u8> {
+    fn reply(
+        &self,
+        request: &Request,
+        metadata: Metadata,
+        sections: &Sections,
+        zone: ZoneKind,
+        started: Instant,
+    ) -> Vec<u8> {
         let edns = response_edns(request);
         let queries = &request.queries;
         let protocol = request.protocol();
         let (bytes, truncated) =
             encode(metadata, queries.as_bytes(), queries.len() as u16, sections, edns.as_ref(), protocol);
+        let qtype = queries.queries().first().map_or(RecordType::Unknown(0), |q| q.query_type());
+        self.metrics.request(transport(protocol), qtype, zone, metadata.response_code, bytes.len(), started);
         if let Some(q) = queries.queries().first() {
             debug!(qname = %q.original().name(), qtype = ?q.query_type(), src = %request.src(), %protocol,
                 rcode = ?metadata.response_code, answers = sections.answers.len(), tc = truncated, "query");
         }
         bytes
+    }
+}
+
+fn transport(protocol: Protocol) -> Transport {
+    match protocol {
+        Protocol::Udp => Transport::Udp,
+        _ => Transport::Tcp,
     }
 }
 

@@ -19,6 +19,8 @@ use tracing::{debug, error};
 use cache::{AnswerCache, CacheKey};
 use upstream::Upstream;
 
+use crate::metrics::Metrics;
+
 /// The EDNS payload we advertise upstream.
 const UPSTREAM_PAYLOAD: u16 = 1232;
 
@@ -38,6 +40,7 @@ pub struct ForwardSettings {
 type Waiters = Vec<oneshot::Sender<Option<Message>>>;
 
 pub struct Forwarder {
+    metrics: Arc<Metrics>,
     default: Vec<Arc<Upstream>>,
     /// Longest domain first, so the first match is the longest.
     stubs: Vec<(LowerName, Vec<Arc<Upstream>>)>,
@@ -53,12 +56,13 @@ pub struct Forwarder {
 const LOOP_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Forwarder {
-    pub fn new(settings: &ForwardSettings) -> Forwarder {
+    pub fn new(settings: &ForwardSettings, metrics: Arc<Metrics>) -> Forwarder {
         let upstreams = |addresses: &[SocketAddr]| addresses.iter().map(|a| Arc::new(Upstream::new(*a))).collect();
         let mut stubs: Vec<(LowerName, Vec<Arc<Upstream>>)> =
             settings.stubs.iter().map(|(domain, addresses)| (LowerName::new(domain), upstreams(addresses))).collect();
         stubs.sort_by_key(|(domain, _)| std::cmp::Reverse(domain.num_labels()));
         Forwarder {
+            metrics,
             default: upstreams(&settings.upstreams),
             stubs,
             cache: AnswerCache::new(settings.cache_size, settings.cache_max_ttl, settings.cache_max_negative_ttl),
@@ -91,8 +95,10 @@ impl Forwarder {
     /// upstream answered or too many questions are already in flight.
     pub async fn resolve(&self, question: &Query, dnssec_ok: bool, checking_disabled: bool) -> Option<Message> {
         let key = Self::key(question, dnssec_ok);
-        if let Some(hit) = self.cache.get(&key) {
-            return Some(hit);
+        let hit = self.cache.get(&key);
+        self.metrics.cache_lookup(hit.is_some());
+        if hit.is_some() {
+            return hit;
         }
         let waiter = {
             let mut in_flight = self.in_flight.lock().expect("in-flight map lock");
@@ -143,7 +149,10 @@ impl Forwarder {
         // answered (so a recovered upstream is found again).
         let ordered = upstreams.iter().filter(|u| !u.is_skipped()).chain(upstreams.iter().filter(|u| u.is_skipped()));
         for upstream in ordered {
-            match upstream.exchange(&query, self.timeout).await {
+            let asked = std::time::Instant::now();
+            let result = upstream.exchange(&query, self.timeout).await;
+            self.metrics.forwarded(&upstream.address.to_string(), asked.elapsed(), result.is_ok());
+            match result {
                 Ok(mut reply) => {
                     self.cache.cap(&mut reply);
                     self.cache.insert(key.clone(), &reply);

@@ -97,6 +97,11 @@ impl Snapshot {
     pub fn service_count(&self) -> usize {
         self.namespaces.values().map(|n| n.services.len()).sum()
     }
+
+    /// Published headless endpoints.
+    pub fn endpoint_count(&self) -> usize {
+        self.namespaces.values().flat_map(|n| n.services.values()).map(|s| s.endpoints.len()).sum()
+    }
 }
 
 /// The addresses a headless Service publishes (DNS spec §2.4): ready ones, or all of them when

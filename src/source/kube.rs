@@ -22,6 +22,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 use crate::registry::RegistryWriter;
 use crate::registry::model::{Key, Kind, Object};
 use crate::registry::object::{self, EndpointSlice, ObjectError, Pod, Service};
@@ -71,7 +74,7 @@ enum What {
 
 /// Starts the watches and the assembler. Returns at once; the registry turns synced when every
 /// watch has completed its first list.
-pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter) {
+pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metrics: Arc<Metrics>) {
     let (tx, rx) = mpsc::channel(4096);
     let mut watches: HashMap<(Kind, usize), WatchState> = HashMap::new();
     let scopes: Vec<Option<String>> =
@@ -105,7 +108,7 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter) {
         spawn_watch(namespaces, watcher::Config::default(), Kind::Namespace, 0, trim_namespace, tx.clone());
         watches.insert((Kind::Namespace, 0), WatchState::default());
     }
-    tokio::spawn(Assembler::new(watches, writer).run(rx));
+    tokio::spawn(Assembler::new(watches, writer, metrics).run(rx));
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -199,22 +202,23 @@ struct Assembler {
     watches: HashMap<(Kind, usize), WatchState>,
     writer: RegistryWriter,
     latency: LatencyLog,
+    metrics: Arc<Metrics>,
 }
 
 impl Assembler {
-    fn new(watches: HashMap<(Kind, usize), WatchState>, writer: RegistryWriter) -> Assembler {
-        Assembler { watches, writer, latency: LatencyLog::default() }
+    fn new(watches: HashMap<(Kind, usize), WatchState>, writer: RegistryWriter, metrics: Arc<Metrics>) -> Assembler {
+        Assembler { watches, writer, latency: LatencyLog::default(), metrics }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Change>) {
         let mut was_synced = false;
         while let Some(first) = rx.recv().await {
-            let mut arrivals = vec![first.arrived];
+            let mut arrivals = vec![(first.kind, first.arrived)];
             let mut relisted = matches!(first.what, What::InitDone);
             self.apply(first);
             // Everything already queued goes into the same publication.
             while let Ok(change) = rx.try_recv() {
-                arrivals.push(change.arrived);
+                arrivals.push((change.kind, change.arrived));
                 relisted |= matches!(change.what, What::InitDone);
                 self.apply(change);
             }
@@ -228,7 +232,12 @@ impl Assembler {
                 release_free_memory();
             }
             if changed {
-                self.latency.record(&arrivals, Instant::now());
+                let published = Instant::now();
+                for (kind, arrived) in &arrivals {
+                    self.metrics.programmed(plural(*kind), published - *arrived);
+                }
+                let arrived: Vec<Instant> = arrivals.iter().map(|(_, at)| *at).collect();
+                self.latency.record(&arrived, published);
             }
         }
     }
@@ -236,7 +245,9 @@ impl Assembler {
     fn apply(&mut self, change: Change) {
         let Some(state) = self.watches.get_mut(&(change.kind, change.watch)) else { return };
         let kind = plural(change.kind);
+        self.metrics.watch_event(kind);
         if let What::Failed(error) = &change.what {
+            self.metrics.watch_restart(kind);
             if state.failing.is_none() {
                 warn!(kind, %error, "watch failed; serving the last good data and retrying");
             } else {
@@ -257,6 +268,7 @@ impl Assembler {
                 debug!(kind, objects = listed.len(), "list complete");
                 model.replace_kind(change.kind, state.scope.as_deref(), listed);
                 state.synced = true;
+                self.metrics.synced(kind);
             }
             What::Applied(_, Some(object)) => {
                 model.upsert(object);

@@ -143,6 +143,42 @@ impl DnsServer {
             .unwrap_or_else(|| panic!("no log line with {needle:?}; logs:\n{}", self.logs().join("\n")))
     }
 
+    /// The admin endpoint's address, from its startup log line (needs `--admin`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        let line = self.expect_log("admin endpoint on http://", START_TIMEOUT);
+        line.rsplit("http://").next().unwrap().trim().parse().expect("admin address")
+    }
+
+    /// GET `path` from the admin endpoint: (status code, body).
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.admin_addr()).expect("admin connection");
+        stream.set_read_timeout(Some(QUERY_TIMEOUT)).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = response.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+        (status, body)
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+    }
+
+    /// Waits for the process to exit: its exit code, or `None` if it is still running at `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     pub async fn query(&self, name: &str, rtype: RecordType) -> Message {
         self.ask(name, rtype, UDP).await
     }

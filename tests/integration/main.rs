@@ -7,6 +7,7 @@ mod fixture;
 mod forward;
 mod harness;
 mod manifests_reload;
+mod operations;
 mod spec_names;
 mod spec_negative;
 mod static_zones;
