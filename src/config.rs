@@ -32,117 +32,144 @@ pub enum PodMode {
         Every other name is forwarded to upstream resolvers through a cache of forwarded answers."
 )]
 pub struct Cli {
+    /// TOML configuration file; every flag can be a key of the same name. Precedence:
+    /// flag > environment (CLUSTERDNS_*) > file > default.
+    #[arg(long = "config", env = "CLUSTERDNS_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Validate the configuration, print the effective settings and exit (also
+    /// `clusterdns check-config`).
+    #[arg(long = "check-config")]
+    pub check_config: bool,
+
     /// Kubernetes manifests (YAML or JSON, as `kubectl get -o yaml` prints them): a file, or a
     /// folder read recursively. Repeatable. Files are re-read when they change.
     /// Without it, clusterdns watches the Kubernetes API.
-    #[arg(long = "manifests", value_name = "PATH")]
+    #[arg(long = "manifests", env = "CLUSTERDNS_MANIFESTS", value_delimiter = ',', value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
 
     /// Kubeconfig for the Kubernetes API (default: the pod's service account, then
     /// $KUBECONFIG, then ~/.kube/config).
-    #[arg(long = "kubeconfig", value_name = "PATH", conflicts_with = "manifests")]
+    #[arg(long = "kubeconfig", env = "CLUSTERDNS_KUBECONFIG", value_name = "PATH", conflicts_with = "manifests")]
     pub kubeconfig: Option<PathBuf>,
 
     /// Kubeconfig context to use (default: its current context).
-    #[arg(long = "context", value_name = "NAME", conflicts_with = "manifests")]
+    #[arg(long = "context", env = "CLUSTERDNS_CONTEXT", value_name = "NAME", conflicts_with = "manifests")]
     pub context: Option<String>,
 
     /// Serve only these namespaces, comma-separated (default: all). Needs list and watch in
     /// those namespaces only.
-    #[arg(long = "namespaces", value_name = "NS,NS", value_delimiter = ',', conflicts_with = "manifests")]
+    #[arg(
+        long = "namespaces",
+        env = "CLUSTERDNS_NAMESPACES",
+        value_name = "NS,NS",
+        value_delimiter = ',',
+        conflicts_with = "manifests"
+    )]
     pub namespaces: Vec<String>,
 
     /// Label selector for the Service and EndpointSlice watches, e.g. `dns!=skip`.
-    #[arg(long = "labels", value_name = "SELECTOR", conflicts_with = "manifests")]
+    #[arg(long = "labels", env = "CLUSTERDNS_LABELS", value_name = "SELECTOR", conflicts_with = "manifests")]
     pub labels: Option<String>,
 
     /// How long to wait for the first complete list from the API before answering anyway
     /// (until then, names not yet known get SERVFAIL). `5s`, `500ms`, `1m`, or seconds.
-    #[arg(long = "startup-timeout", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long = "startup-timeout", env = "CLUSTERDNS_STARTUP_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub startup_timeout: std::time::Duration,
 
     /// Address to serve DNS on, over UDP and TCP. Repeatable. Port 0 picks one free port for both.
-    #[arg(long = "listen", value_name = "ADDR:PORT", default_value = "0.0.0.0:53")]
+    #[arg(
+        long = "listen",
+        env = "CLUSTERDNS_LISTEN",
+        value_delimiter = ',',
+        value_name = "ADDR:PORT",
+        default_value = "0.0.0.0:53"
+    )]
     pub listen: Vec<SocketAddr>,
 
     /// The cluster domain.
-    #[arg(long = "zone", value_name = "NAME", default_value = "cluster.local", value_parser = parse_zone)]
+    #[arg(long = "zone", env = "CLUSTERDNS_ZONE", value_name = "NAME", default_value = "cluster.local", value_parser = parse_zone)]
     pub zone: Name,
 
     /// TTL in seconds of every record built from Kubernetes data (0..=3600).
-    #[arg(long = "ttl", value_name = "SECONDS", default_value_t = 5, allow_negative_numbers = true,
+    #[arg(long = "ttl", env = "CLUSTERDNS_TTL", value_name = "SECONDS", default_value_t = 5, allow_negative_numbers = true,
           value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub ttl: u32,
 
     /// Pod records `<a-b-c-d>.<ns>.pod.<zone>`.
-    #[arg(long = "pods", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
+    #[arg(long = "pods", env = "CLUSTERDNS_PODS", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
     pub pods: PodMode,
 
     /// Upstream resolver for names outside our zones. Repeatable; tried in order, a failing one
     /// is skipped for a while. Default: the nameservers of --resolv-conf.
-    #[arg(long = "upstream", value_name = "ADDR[:PORT]", value_parser = crate::forward::resolv::parse_upstream)]
+    #[arg(long = "upstream", env = "CLUSTERDNS_UPSTREAM", value_delimiter = ',', value_name = "ADDR[:PORT]", value_parser = crate::forward::resolv::parse_upstream)]
     pub upstreams: Vec<SocketAddr>,
 
     /// resolv.conf whose nameservers are the default upstreams (e.g. the node's).
-    #[arg(long = "resolv-conf", value_name = "PATH", default_value = "/etc/resolv.conf")]
+    #[arg(
+        long = "resolv-conf",
+        env = "CLUSTERDNS_RESOLV_CONF",
+        value_name = "PATH",
+        default_value = "/etc/resolv.conf"
+    )]
     pub resolv_conf: PathBuf,
 
     /// Stub domain: names in DOMAIN go to these upstreams instead (kube-dns `stubDomains`).
     /// Repeatable; the longest matching domain wins.
-    #[arg(long = "stub", value_name = "DOMAIN=ADDR[,ADDR]", value_parser = parse_stub)]
+    #[arg(long = "stub", env = "CLUSTERDNS_STUB", value_delimiter = ';', value_name = "DOMAIN=ADDR[,ADDR]", value_parser = parse_stub)]
     pub stubs: Vec<(Name, Vec<SocketAddr>)>,
 
     /// How long one upstream gets to answer one query before the next is tried.
-    #[arg(long = "upstream-timeout", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long = "upstream-timeout", env = "CLUSTERDNS_UPSTREAM_TIMEOUT", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
     pub upstream_timeout: std::time::Duration,
 
     /// Forwarded queries in flight at most; beyond, new ones get SERVFAIL at once.
-    #[arg(long = "max-concurrent", value_name = "N", default_value_t = 1000)]
+    #[arg(long = "max-concurrent", env = "CLUSTERDNS_MAX_CONCURRENT", value_name = "N", default_value_t = 1000)]
     pub max_concurrent: usize,
 
     /// Forwarded answers cached at most (entries).
-    #[arg(long = "cache-size", value_name = "N", default_value_t = 10_000)]
+    #[arg(long = "cache-size", env = "CLUSTERDNS_CACHE_SIZE", value_name = "N", default_value_t = 10_000)]
     pub cache_size: u64,
 
     /// Longest time a forwarded positive answer is cached.
-    #[arg(long = "cache-max-ttl", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "cache-max-ttl", env = "CLUSTERDNS_CACHE_MAX_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub cache_max_ttl: std::time::Duration,
 
     /// Longest time a forwarded NXDOMAIN or NODATA is cached (RFC 2308).
-    #[arg(long = "cache-max-negative-ttl", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "cache-max-negative-ttl", env = "CLUSTERDNS_CACHE_MAX_NEGATIVE_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub cache_max_negative_ttl: std::time::Duration,
 
     /// RFC 1035 zone file to serve authoritatively next to the cluster zone (its origin is the
     /// owner of its SOA record). Repeatable; re-read when it changes.
-    #[arg(long = "zone-file", value_name = "PATH")]
+    #[arg(long = "zone-file", env = "CLUSTERDNS_ZONE_FILE", value_delimiter = ',', value_name = "PATH")]
     pub zone_files: Vec<PathBuf>,
 
     /// Answer NXDOMAIN for PTR queries of addresses the cluster does not know, instead of
     /// forwarding them.
-    #[arg(long = "no-reverse-fallthrough")]
+    #[arg(long = "no-reverse-fallthrough", env = "CLUSTERDNS_NO_REVERSE_FALLTHROUGH")]
     pub no_reverse_fallthrough: bool,
 
     /// HTTP admin endpoint: /health, /ready, /metrics (Prometheus).
-    #[arg(long = "admin", value_name = "ADDR:PORT")]
+    #[arg(long = "admin", env = "CLUSTERDNS_ADMIN", value_name = "ADDR:PORT")]
     pub admin: Option<SocketAddr>,
 
     /// After SIGTERM or SIGINT, how long to keep answering while unready, so load balancers
     /// stop sending queries first.
-    #[arg(long = "lameduck", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long = "lameduck", env = "CLUSTERDNS_LAMEDUCK", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub lameduck: std::time::Duration,
 
     /// After the lameduck period, how long queries already taken get to finish.
-    #[arg(long = "shutdown-timeout", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "shutdown-timeout", env = "CLUSTERDNS_SHUTDOWN_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: std::time::Duration,
 
     /// UDP worker threads per listen address, each with its own socket (0: one per CPU this
     /// process may run on).
-    #[arg(long = "udp-workers", value_name = "N", default_value_t = 0)]
+    #[arg(long = "udp-workers", env = "CLUSTERDNS_UDP_WORKERS", value_name = "N", default_value_t = 0)]
     pub udp_workers: usize,
 
     /// Log filter: a level (error, warn, info, debug, trace) or a tracing directive such as
     /// `info,clusterdns::source=debug`. `debug` logs every query.
-    #[arg(long = "log-level", value_name = "LEVEL", default_value = "info", value_parser = parse_log_level)]
+    #[arg(long = "log-level", env = "CLUSTERDNS_LOG_LEVEL", value_name = "LEVEL", default_value = "info", value_parser = parse_log_level)]
     pub log_level: String,
 }
 
@@ -188,6 +215,55 @@ fn parse_log_level(s: &str) -> Result<String, String> {
 }
 
 impl Cli {
+    /// The effective settings, as a TOML file that would reproduce them.
+    pub fn effective(&self) -> String {
+        let list =
+            |items: Vec<String>| format!("[{}]", items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "));
+        let paths = |p: &[PathBuf]| list(p.iter().map(|p| p.display().to_string()).collect());
+        let addrs = |a: &[SocketAddr]| list(a.iter().map(ToString::to_string).collect());
+        let secs = |d: std::time::Duration| format!("{:?}", format!("{}ms", d.as_millis()));
+        let mut out = String::new();
+        let mut line = |key: &str, value: String| out.push_str(&format!("{key} = {value}\n"));
+        line("manifests", paths(&self.manifests));
+        if let Some(k) = &self.kubeconfig {
+            line("kubeconfig", format!("{:?}", k.display().to_string()));
+        }
+        if let Some(c) = &self.context {
+            line("context", format!("{c:?}"));
+        }
+        line("namespaces", list(self.namespaces.clone()));
+        if let Some(l) = &self.labels {
+            line("labels", format!("{l:?}"));
+        }
+        line("startup-timeout", secs(self.startup_timeout));
+        line("listen", addrs(&self.listen));
+        line("zone", format!("{:?}", self.zone.to_string().trim_end_matches('.')));
+        line("ttl", self.ttl.to_string());
+        line("pods", format!("{:?}", format!("{:?}", self.pods).to_lowercase()));
+        line("upstream", addrs(&self.upstreams));
+        line("resolv-conf", format!("{:?}", self.resolv_conf.display().to_string()));
+        let stubs = self.stubs.iter().map(|(d, a)| {
+            let a: Vec<String> = a.iter().map(ToString::to_string).collect();
+            format!("{}={}", d.to_string().trim_end_matches('.'), a.join(","))
+        });
+        line("stub", list(stubs.collect()));
+        line("upstream-timeout", secs(self.upstream_timeout));
+        line("max-concurrent", self.max_concurrent.to_string());
+        line("cache-size", self.cache_size.to_string());
+        line("cache-max-ttl", secs(self.cache_max_ttl));
+        line("cache-max-negative-ttl", secs(self.cache_max_negative_ttl));
+        line("zone-file", paths(&self.zone_files));
+        line("no-reverse-fallthrough", self.no_reverse_fallthrough.to_string());
+        if let Some(a) = &self.admin {
+            line("admin", format!("{:?}", a.to_string()));
+        }
+        line("lameduck", secs(self.lameduck));
+        line("shutdown-timeout", secs(self.shutdown_timeout));
+        line("udp-workers", self.udp_workers.to_string());
+        line("log-level", format!("{:?}", self.log_level));
+        out
+    }
+
     pub fn udp_workers(&self) -> usize {
         match self.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

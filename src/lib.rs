@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod config_file;
 pub mod dns;
 pub mod forward;
 pub mod metrics;

@@ -1,13 +1,29 @@
-use clap::Parser;
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ErrorKind};
+use clap::{CommandFactory, FromArgMatches};
 use clusterdns::app;
 use clusterdns::config::{Cli, EXIT_USAGE};
+use clusterdns::config_file;
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let arguments = match config_file::merge(std::env::args_os().collect()) {
+        Ok(arguments) => arguments,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::exit(EXIT_USAGE);
+        }
+    };
+    let parsed = Cli::command().args_override_self(true).try_get_matches_from(&arguments.argv);
+    let cli = match parsed.and_then(|matches| Cli::from_arg_matches(&matches)) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
         Err(e) => {
+            // Name the file and key when the bad value came from the configuration file.
+            let arg = e.get(ContextKind::InvalidArg).map(ToString::to_string).unwrap_or_default();
+            let key =
+                arguments.from_file.iter().find(|k| arg.starts_with(&format!("--{k} ")) || arg == format!("--{k}"));
+            if let (Some(key), Some(file)) = (key, &arguments.file) {
+                eprintln!("error: config {}: key {key:?}:", file.display());
+            }
             let _ = e.print();
             std::process::exit(EXIT_USAGE);
         }
@@ -19,6 +35,10 @@ fn main() {
             eprintln!("error: invalid value '{}' for '{flag} <PATH>': {e}", path.display());
             std::process::exit(EXIT_USAGE);
         }
+    }
+    if cli.check_config {
+        print!("{}", cli.effective());
+        return;
     }
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

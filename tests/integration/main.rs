@@ -3,6 +3,7 @@
 mod api_watch;
 mod apiserver;
 mod cli;
+mod config;
 mod fixture;
 mod forward;
 mod harness;

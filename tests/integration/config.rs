@@ -1,0 +1,62 @@
+//! The configuration file and environment: precedence, errors, check-config.
+
+use hickory_net::proto::rr::RecordType;
+
+use crate::fixture;
+use crate::harness::{DnsServer, run_with_env};
+
+fn config(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clusterdns.toml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    (dir, path)
+}
+
+fn effective(args: &[&str], env: &[(&str, Option<&str>)]) -> String {
+    let (code, stdout, stderr) = run_with_env(args, env);
+    assert_eq!(code, 0, "{stderr}");
+    stdout
+}
+
+#[test]
+fn flags_beat_environment_beats_file_beats_default() {
+    let (_dir, path) = config("ttl = 30\nlameduck = \"2s\"\nmanifests = [\"zones/demo\"]\n");
+    let ttl = |out: String| out.lines().find(|l| l.starts_with("ttl = ")).unwrap().to_string();
+    let no_env = [("CLUSTERDNS_TTL", None)];
+    assert_eq!(ttl(effective(&["check-config", "--config", &path], &no_env)), "ttl = 30");
+    let env = [("CLUSTERDNS_TTL", Some("20"))];
+    assert_eq!(ttl(effective(&["check-config", "--config", &path], &env)), "ttl = 20");
+    assert_eq!(ttl(effective(&["check-config", "--config", &path, "--ttl", "10"], &env)), "ttl = 10");
+    let out = effective(&["--check-config"], &[("CLUSTERDNS_CONFIG", Some(&path)), ("CLUSTERDNS_TTL", None)]);
+    assert!(
+        out.contains("ttl = 30")
+            && out.contains("lameduck = \"2000ms\"")
+            && out.contains("cache-max-ttl = \"30000ms\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn config_errors_name_the_key_and_the_file_and_exit_64() {
+    let cases = [
+        ("colour = \"blue\"\n", "unknown key \"colour\""),
+        ("lameduck = \"soon\"\n", "key \"lameduck\""),
+        ("listen = [\"localhost\"]\n", "key \"listen\""),
+        ("ttl = \n", "clusterdns.toml"),
+    ];
+    for (text, expected) in cases {
+        let (_dir, path) = config(text);
+        let (code, _, stderr) = run_with_env(&["--config", &path, "--manifests", "zones/demo"], &[]);
+        assert_eq!(code, 64, "{text}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.contains(&path), "{text}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn the_server_runs_with_the_file_settings() {
+    let (_dir, path) = config("ttl = 42\n");
+    let server = DnsServer::start(&fixture::files(), &["--config", &path]);
+    let answer = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(answer.answers[0].ttl, 42);
+}
