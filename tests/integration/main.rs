@@ -4,6 +4,7 @@ mod api_watch;
 mod apiserver;
 mod cli;
 mod config;
+mod deploy;
 mod fixture;
 mod forward;
 mod harness;
