@@ -14,18 +14,23 @@ use tracing::{info, warn};
 
 use std::path::PathBuf;
 
+use arc_swap::{ArcSwap, ArcSwapOption};
+
 use crate::admin::{Admin, Readiness};
 use crate::config::{Cli, PodMode};
+use crate::config_file::Arguments;
 use crate::dns::authority::Authority;
 use crate::dns::handler::DnsHandler;
 use crate::dns::zone::ZoneSettings;
 use crate::forward::{ForwardSettings, Forwarder, resolv};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::reload::{self, Live};
 use crate::source;
 use crate::source::connect::{self, ConnectError};
 use crate::source::kube::WatchOptions;
 use crate::source::manifests::{self, ManifestSource};
+use crate::telemetry::LogControl;
 use crate::zones::ZoneFiles;
 use crate::{tcp, udp};
 
@@ -81,10 +86,17 @@ pub async fn source(cli: &Cli) -> Result<Source, ConnectError> {
 
 /// Runs until SIGTERM or SIGINT, then shuts down in order: unready, lameduck (still
 /// answering), stop taking queries, finish those taken, exit.
-pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::Result<()> {
+pub async fn run(
+    cli: Cli,
+    arguments: Arguments,
+    source: Source,
+    listeners: Vec<Listener>,
+    logs: LogControl,
+) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let (registry, mut writer) = Registry::new();
     let forwarder = forwarder(&cli, metrics.clone()).map(Arc::new);
+    let live_forwarder = Arc::new(ArcSwapOption::new(forwarder.clone()));
     let readiness = Arc::new(Readiness::default());
     if let Some(address) = cli.admin {
         let listener =
@@ -125,14 +137,23 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
     }
 
     let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);
+    let live_zone = Arc::new(ArcSwap::from_pointee(zone.clone()));
     info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
     let mut zone_files = ZoneFiles::new(cli.zone_files.clone());
     zone_files.refresh();
     let static_zones = zone_files.zones();
+    let zone_file_paths = zone_files.paths();
     tokio::spawn(zone_files.watch());
-    let authority = Authority::new(zone, registry, static_zones);
-    let handler = DnsHandler::new(authority, forwarder.clone(), !cli.no_reverse_fallthrough, metrics);
+    let authority = Authority::new(live_zone.clone(), registry, static_zones);
+    let log_queries = Arc::new(AtomicBool::new(cli.log_queries));
+    let handler = DnsHandler::new(
+        authority,
+        live_forwarder.clone(),
+        !cli.no_reverse_fallthrough,
+        metrics.clone(),
+        log_queries.clone(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let (stop_tcp, stopped) = watch::channel(false);
@@ -150,6 +171,15 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
     if let Some(forwarder) = forwarder {
         tokio::spawn(async move { forwarder.check_loops().await });
     }
+    let live = Live {
+        zone: live_zone,
+        forwarder: live_forwarder,
+        zone_files: zone_file_paths,
+        log_queries,
+        logs,
+        make_forwarder: Box::new(move |cli: &Cli| forwarder_for(cli, metrics.clone())),
+    };
+    tokio::spawn(reload::watch(arguments.original, arguments.file.clone(), cli.clone(), live));
 
     let signal = shutdown_signal().await;
     info!(signal, lameduck = ?cli.lameduck, "shutting down: unready now, still answering during the lameduck period");
@@ -179,6 +209,10 @@ pub async fn run(cli: Cli, source: Source, listeners: Vec<Listener>) -> anyhow::
 /// The forwarder for names outside our zones: `--upstream`, else the nameservers of
 /// `--resolv-conf`; none when there is no upstream at all (those names are then REFUSED).
 fn forwarder(cli: &Cli, metrics: Arc<Metrics>) -> Option<Forwarder> {
+    forwarder_for(cli, metrics)
+}
+
+fn forwarder_for(cli: &Cli, metrics: Arc<Metrics>) -> Option<Forwarder> {
     let mut upstreams = cli.upstreams.clone();
     if upstreams.is_empty() {
         match std::fs::read_to_string(&cli.resolv_conf) {

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+
+use crate::telemetry::LogFormat;
 use hickory_proto::rr::Name;
 
 /// Exit code for bad flags or values (BSD `EX_USAGE`).
@@ -20,7 +22,7 @@ pub enum PodMode {
     Verified,
 }
 
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     name = "clusterdns",
     version,
@@ -167,6 +169,14 @@ pub struct Cli {
     #[arg(long = "udp-workers", env = "CLUSTERDNS_UDP_WORKERS", value_name = "N", default_value_t = 0)]
     pub udp_workers: usize,
 
+    /// Log lines as `text` or `json`.
+    #[arg(long = "log-format", env = "CLUSTERDNS_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log every query at info (changes on reload, without a restart).
+    #[arg(long = "log-queries", env = "CLUSTERDNS_LOG_QUERIES")]
+    pub log_queries: bool,
+
     /// Log filter: a level (error, warn, info, debug, trace) or a tracing directive such as
     /// `info,clusterdns::source=debug`. `debug` logs every query.
     #[arg(long = "log-level", env = "CLUSTERDNS_LOG_LEVEL", value_name = "LEVEL", default_value = "info", value_parser = parse_log_level)]
@@ -261,6 +271,8 @@ impl Cli {
         line("shutdown-timeout", secs(self.shutdown_timeout));
         line("udp-workers", self.udp_workers.to_string());
         line("log-level", format!("{:?}", self.log_level));
+        line("log-format", format!("{:?}", format!("{:?}", self.log_format).to_lowercase()));
+        line("log-queries", self.log_queries.to_string());
         out
     }
 

@@ -19,6 +19,8 @@ const NOT_KEYS: [&str; 4] = ["config", "check-config", "help", "version"];
 
 #[derive(Debug)]
 pub struct Arguments {
+    /// The command line as given, to merge the file again on reload.
+    pub original: Vec<OsString>,
     pub argv: Vec<OsString>,
     pub file: Option<PathBuf>,
     /// Keys whose value came from the file, to name them in errors.
@@ -27,6 +29,7 @@ pub struct Arguments {
 
 /// The command line with the configuration file's settings merged in.
 pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
+    let original = argv.clone();
     // `clusterdns check-config ...` is `clusterdns --check-config ...`.
     if argv.get(1).is_some_and(|a| a == "check-config") {
         argv[1] = "--check-config".into();
@@ -34,7 +37,7 @@ pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
     let given: Vec<String> = argv.iter().skip(1).filter_map(|a| a.to_str()).map(str::to_string).collect();
     let file =
         flag_value(&given, "--config").map(PathBuf::from).or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
-    let Some(path) = file else { return Ok(Arguments { argv, file: None, from_file: Vec::new() }) };
+    let Some(path) = file else { return Ok(Arguments { original, argv, file: None, from_file: Vec::new() }) };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("config {}: {e}", path.display()))?;
     let table: toml::Table = text.parse().map_err(|e| format!("config {}: {e}", path.display()))?;
     let command = Cli::command();
@@ -61,7 +64,7 @@ pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
     let mut merged = vec![argv[0].clone()];
     merged.extend(file_args);
     merged.extend(argv.into_iter().skip(1));
-    Ok(Arguments { argv: merged, file: Some(path), from_file })
+    Ok(Arguments { original, argv: merged, file: Some(path), from_file })
 }
 
 fn flag_value(args: &[String], flag: &str) -> Option<String> {

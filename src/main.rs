@@ -2,7 +2,7 @@ use clap::error::{ContextKind, ErrorKind};
 use clap::{CommandFactory, FromArgMatches};
 use clusterdns::app;
 use clusterdns::config::{Cli, EXIT_USAGE};
-use clusterdns::config_file;
+use clusterdns::{config_file, telemetry};
 
 fn main() {
     let arguments = match config_file::merge(std::env::args_os().collect()) {
@@ -40,11 +40,7 @@ fn main() {
         print!("{}", cli.effective());
         return;
     }
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::new(cli.log_filter()))
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = telemetry::init(cli.log_format, &cli.log_filter());
     let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     let source = match runtime.block_on(app::source(&cli)) {
         Ok(source) => source,
@@ -55,7 +51,7 @@ fn main() {
     };
     let result = runtime.block_on(async {
         let listeners = app::bind(&cli.listen, cli.udp_workers()).await?;
-        app::run(cli, source, listeners).await
+        app::run(cli, arguments, source, listeners, logs).await
     });
     if let Err(e) = result {
         tracing::error!("{e:#}");

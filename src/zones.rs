@@ -136,7 +136,8 @@ fn error_line(path: &Path, text: &str) -> usize {
 pub type Zones = Arc<ArcSwap<Vec<Arc<StaticZone>>>>;
 
 pub struct ZoneFiles {
-    paths: Vec<PathBuf>,
+    /// The files to serve; the configuration reload replaces the list.
+    paths: Arc<std::sync::Mutex<Vec<PathBuf>>>,
     stamps: BTreeMap<PathBuf, Option<SystemTime>>,
     loaded: BTreeMap<PathBuf, Arc<StaticZone>>,
     zones: Zones,
@@ -144,7 +145,12 @@ pub struct ZoneFiles {
 
 impl ZoneFiles {
     pub fn new(paths: Vec<PathBuf>) -> ZoneFiles {
+        let paths = Arc::new(std::sync::Mutex::new(paths));
         ZoneFiles { paths, stamps: BTreeMap::new(), loaded: BTreeMap::new(), zones: Zones::default() }
+    }
+
+    pub fn paths(&self) -> Arc<std::sync::Mutex<Vec<PathBuf>>> {
+        self.paths.clone()
     }
 
     pub fn zones(&self) -> Zones {
@@ -153,8 +159,12 @@ impl ZoneFiles {
 
     /// Re-reads the files that changed; a file with an error keeps the zone it had.
     pub fn refresh(&mut self) {
-        let mut changed = false;
-        for path in &self.paths {
+        let paths = self.paths.lock().expect("zone file list lock").clone();
+        let before = self.loaded.len();
+        self.loaded.retain(|path, _| paths.contains(path));
+        self.stamps.retain(|path, _| paths.contains(path));
+        let mut changed = self.loaded.len() != before;
+        for path in &paths {
             let stamp = std::fs::metadata(path).and_then(|m| m.modified()).ok();
             if self.stamps.get(path) == Some(&stamp) {
                 continue;

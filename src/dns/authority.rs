@@ -11,6 +11,10 @@ use super::cluster::{self, Question};
 use super::qname::relative_labels;
 use super::reverse;
 use super::zone::{ZoneKind, ZoneSettings};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
 use crate::metrics::ZoneKind as MetricZone;
 use crate::registry::{Registry, Snapshot};
 use crate::zones::Zones;
@@ -19,7 +23,8 @@ use crate::zones::Zones;
 const MAX_CNAME_HOPS: usize = 10;
 
 pub struct Authority {
-    zone: ZoneSettings,
+    /// Replaced whole when the configuration is reloaded.
+    zone: Arc<ArcSwap<ZoneSettings>>,
     registry: Registry,
     /// Static zones from zone files, next to the cluster zone.
     static_zones: Zones,
@@ -27,12 +32,8 @@ pub struct Authority {
 }
 
 impl Authority {
-    pub fn new(zone: ZoneSettings, registry: Registry, static_zones: Zones) -> Authority {
+    pub fn new(zone: Arc<ArcSwap<ZoneSettings>>, registry: Registry, static_zones: Zones) -> Authority {
         Authority { zone, registry, static_zones, rotation: AtomicUsize::new(0) }
-    }
-
-    pub fn zone(&self) -> &ZoneSettings {
-        &self.zone
     }
 
     /// The answer for a name in one of our zones, or `None` when the name is not ours. `name`
@@ -59,7 +60,8 @@ impl Authority {
         qtype: RecordType,
         rotation: usize,
     ) -> Option<Answer> {
-        let builtin = self.zone.zone_of(lower);
+        let zone = self.zone.load();
+        let builtin = zone.zone_of(lower);
         // The longest matching origin wins, between the cluster zones and the static ones.
         let static_zones = self.static_zones.load();
         let best_static = static_zones.iter().filter(|z| z.origin.zone_of(lower)).max_by_key(|z| z.origin.num_labels());
@@ -72,9 +74,9 @@ impl Authority {
         let labels = relative_labels(lower, apex)?;
         let question = Question { name, labels: &labels, qtype, rotation };
         Some(match kind {
-            ZoneKind::Cluster => cluster::answer(&self.zone, snapshot, &question),
+            ZoneKind::Cluster => cluster::answer(&zone, snapshot, &question),
             ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => {
-                Answer { zone: MetricZone::Reverse, ..reverse::answer(&self.zone, snapshot, kind, &question) }
+                Answer { zone: MetricZone::Reverse, ..reverse::answer(&zone, snapshot, kind, &question) }
             }
         })
     }
@@ -150,7 +152,7 @@ endpoints:
         let (registry, mut writer) = Registry::new();
         writer.replace(&objects);
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
-        Authority::new(zone, registry, Zones::default())
+        Authority::new(Arc::new(ArcSwap::from_pointee(zone)), registry, Zones::default())
     }
 
     /// The answer as zone-file lines: answers, then `;authority`, then `;additional` ones.
@@ -247,7 +249,7 @@ endpoints:
     fn before_the_first_sync_missing_names_are_servfail_and_known_ones_answer() {
         let (registry, _writer) = Registry::new();
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Disabled);
-        let authority = Authority::new(zone, registry, Zones::default());
+        let authority = Authority::new(Arc::new(ArcSwap::from_pointee(zone)), registry, Zones::default());
         let name = Name::from_ascii("web.shop.svc.cluster.local.").unwrap();
         let answer = authority.answer(&name, &LowerName::new(&name), A).unwrap();
         assert_eq!(answer.rcode, ResponseCode::ServFail);

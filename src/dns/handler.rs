@@ -4,7 +4,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
@@ -12,7 +15,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageRequest;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::authority::Authority;
 use super::wire::{self, Response};
@@ -28,7 +31,10 @@ const PLAIN_UDP_PAYLOAD: u16 = 512;
 pub struct DnsHandler {
     authority: Arc<Authority>,
     metrics: Arc<Metrics>,
-    forwarder: Option<Arc<Forwarder>>,
+    /// Replaced whole when the configuration is reloaded.
+    forwarder: Arc<ArcSwapOption<Forwarder>>,
+    /// Log every query at info.
+    log_queries: Arc<AtomicBool>,
     /// Forward PTR queries for addresses we do not know instead of answering NXDOMAIN.
     reverse_fallthrough: bool,
 }
@@ -47,6 +53,7 @@ pub struct Pending {
     request: Request,
     plan: Plan,
     started: Instant,
+    forwarder: Arc<Forwarder>,
 }
 
 /// What goes upstream, and what we already have to put in front of it.
@@ -72,11 +79,12 @@ enum Decision {
 impl DnsHandler {
     pub fn new(
         authority: Authority,
-        forwarder: Option<Arc<Forwarder>>,
+        forwarder: Arc<ArcSwapOption<Forwarder>>,
         reverse_fallthrough: bool,
         metrics: Arc<Metrics>,
+        log_queries: Arc<AtomicBool>,
     ) -> DnsHandler {
-        DnsHandler { authority: Arc::new(authority), metrics, forwarder, reverse_fallthrough }
+        DnsHandler { authority: Arc::new(authority), metrics, forwarder, log_queries, reverse_fallthrough }
     }
 
     /// Answers one query from our zones or the cache. `Silent` for anything shorter than a
@@ -111,19 +119,20 @@ impl DnsHandler {
                 return Outcome::Reply(reply);
             }
         };
-        match self.decide(&request) {
+        let forwarder = self.forwarder.load_full();
+        match self.decide(&request, forwarder.as_deref()) {
             Decision::Done(metadata, sections, zone) => {
                 Outcome::Reply(self.reply(&request, metadata, &sections, zone, started))
             }
             Decision::Forward(plan) => {
-                let forwarder = self.forwarder.as_ref().expect("only planned with a forwarder");
+                let forwarder = forwarder.expect("only planned with a forwarder");
                 let key = Forwarder::key(&plan.question, dnssec_ok(&request));
                 match forwarder.cached(&key) {
                     Some(hit) => {
                         self.metrics.cache_lookup(true);
                         Outcome::Reply(self.forwarded(&request, &plan, Some(hit), started))
                     }
-                    None => Outcome::Forward(Box::new(Pending { request, plan, started })),
+                    None => Outcome::Forward(Box::new(Pending { request, plan, started, forwarder })),
                 }
             }
         }
@@ -131,14 +140,13 @@ impl DnsHandler {
 
     /// Asks the upstream for a pending query and builds the reply.
     pub async fn forward(&self, pending: Pending) -> Vec<u8> {
-        let Pending { request, plan, started } = pending;
-        let forwarder = self.forwarder.as_ref().expect("only planned with a forwarder");
+        let Pending { request, plan, started, forwarder } = pending;
         let reply = forwarder.resolve(&plan.question, dnssec_ok(&request), request.metadata.checking_disabled).await;
         self.forwarded(&request, &plan, reply, started)
     }
 
     /// The rcode, flags and records for a request, before any size limit.
-    fn decide(&self, request: &MessageRequest) -> Decision {
+    fn decide(&self, request: &MessageRequest, forwarder: Option<&Forwarder>) -> Decision {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let mut empty = |rcode| {
             metadata.response_code = rcode;
@@ -158,8 +166,8 @@ impl DnsHandler {
         if query.query_class() != DNSClass::IN || matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return empty(ResponseCode::Refused);
         }
-        let forwarding = self.forwarder.is_some();
-        if self.forwarder.as_ref().is_some_and(|f| f.is_loop_probe(query.name())) {
+        let forwarding = forwarder.is_some();
+        if forwarder.is_some_and(|f| f.is_loop_probe(query.name())) {
             return empty(ResponseCode::ServFail);
         }
         let Some(answer) = self.authority.answer(query.original().name(), query.name(), qtype) else {
@@ -233,8 +241,13 @@ impl DnsHandler {
         let qtype = queries.queries().first().map_or(RecordType::Unknown(0), |q| q.query_type());
         self.metrics.request(transport(protocol), qtype, zone, metadata.response_code, bytes.len(), started);
         if let Some(q) = queries.queries().first() {
-            debug!(qname = %q.original().name(), qtype = ?q.query_type(), src = %request.src(), %protocol,
-                rcode = ?metadata.response_code, answers = sections.answers.len(), tc = truncated, "query");
+            let (qname, src, rcode, answers) =
+                (q.original().name(), request.src(), metadata.response_code, sections.answers.len());
+            if self.log_queries.load(Ordering::Relaxed) {
+                info!(%qname, qtype = ?q.query_type(), %src, %protocol, ?rcode, answers, tc = truncated, "query");
+            } else {
+                debug!(%qname, qtype = ?q.query_type(), %src, %protocol, ?rcode, answers, tc = truncated, "query");
+            }
         }
         bytes
     }

@@ -1,5 +1,7 @@
 //! The configuration file and environment: precedence, errors, check-config.
 
+use std::time::Duration;
+
 use hickory_net::proto::rr::RecordType;
 
 use crate::fixture;
@@ -59,4 +61,33 @@ async fn the_server_runs_with_the_file_settings() {
     let server = DnsServer::start(&fixture::files(), &["--config", &path]);
     let answer = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
     assert_eq!(answer.answers[0].ttl, 42);
+}
+
+#[tokio::test]
+async fn a_changed_file_is_applied_live_and_a_broken_one_is_not() {
+    let (_dir, path) = config("ttl = 42\n");
+    let server = DnsServer::start(&fixture::files(), &["--config", &path]);
+    let web = "web.apps.svc.cluster.local.";
+    assert_eq!(server.query(web, RecordType::A).await.answers[0].ttl, 42);
+    std::fs::write(&path, "ttl = 7\nlog-queries = true\n").unwrap();
+    let reloaded = server.eventually(web, RecordType::A, Duration::from_secs(10), |r| r.answers[0].ttl == 7).await;
+    assert_eq!(reloaded.answers[0].ttl, 7);
+    server.expect_log("configuration reloaded", Duration::from_secs(5));
+    server.query("db.apps.svc.cluster.local.", RecordType::A).await;
+    server.expect_log("db.apps.svc.cluster.local", Duration::from_secs(5));
+
+    std::fs::write(&path, "ttl = \"soon\"\n").unwrap();
+    let failed = server.expect_log("configuration reload failed", Duration::from_secs(10));
+    assert!(failed.contains("ttl"), "{failed}");
+    assert_eq!(server.query(web, RecordType::A).await.answers[0].ttl, 7, "the running configuration stays");
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_restart_only_keys_are_named() {
+    let (_dir, path) = config("ttl = 42\n");
+    let server = DnsServer::start(&fixture::files(), &["--config", &path]);
+    std::fs::write(&path, "ttl = 42\nudp-workers = 3\n").unwrap();
+    std::process::Command::new("kill").args(["-HUP", &server.pid().to_string()]).status().unwrap();
+    let warned = server.expect_log("takes effect after a restart", Duration::from_secs(10));
+    assert!(warned.contains("udp-workers"), "{warned}");
 }

@@ -162,6 +162,10 @@ impl DnsServer {
         (status, body)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
