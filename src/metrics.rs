@@ -91,6 +91,7 @@ pub struct Metrics {
     cache_hits: Counter,
     cache_misses: Counter,
     cache_entries: Gauge,
+    cache_evictions: Counter,
     watch_events: Family<ResourceLabels, Counter>,
     watch_restarts: Family<ResourceLabels, Counter>,
     seconds_since_sync: Family<ResourceLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -117,6 +118,7 @@ impl Metrics {
             cache_hits: Counter::default(),
             cache_misses: Counter::default(),
             cache_entries: Gauge::default(),
+            cache_evictions: Counter::default(),
             watch_events: Family::default(),
             watch_restarts: Family::default(),
             seconds_since_sync: Family::default(),
@@ -139,6 +141,7 @@ impl Metrics {
         registry.register("cache_hits", "Forwarded questions answered from the cache", m.cache_hits.clone());
         registry.register("cache_misses", "Forwarded questions not in the cache", m.cache_misses.clone());
         registry.register("cache_entries", "Entries in the cache of forwarded answers", m.cache_entries.clone());
+        registry.register("cache_evictions", "Cached answers dropped to make room", m.cache_evictions.clone());
         registry.register("watch_events", "Kubernetes watch events received", m.watch_events.clone());
         registry.register("watch_restarts", "Watch failures (each followed by a retry)", m.watch_restarts.clone());
         registry.register(
@@ -198,6 +201,10 @@ impl Metrics {
         } else {
             self.cache_misses.inc()
         };
+    }
+
+    pub fn cache_evicted(&self) {
+        self.cache_evictions.inc();
     }
 
     pub fn watch_event(&self, resource: &str) {

@@ -45,8 +45,22 @@ pub struct AnswerCache {
 }
 
 impl AnswerCache {
-    pub fn new(capacity: u64, max_ttl: Duration, max_negative_ttl: Duration) -> AnswerCache {
-        let entries = moka::sync::Cache::builder().max_capacity(capacity).expire_after(ByTtl).build();
+    /// `on_eviction` is called for every entry dropped to make room (not for expiry).
+    pub fn new(
+        capacity: u64,
+        max_ttl: Duration,
+        max_negative_ttl: Duration,
+        on_eviction: impl Fn() + Send + Sync + 'static,
+    ) -> AnswerCache {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(ByTtl)
+            .eviction_listener(move |_, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    on_eviction();
+                }
+            })
+            .build();
         AnswerCache { entries, max_ttl, max_negative_ttl }
     }
 

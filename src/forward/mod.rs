@@ -62,10 +62,15 @@ impl Forwarder {
             settings.stubs.iter().map(|(domain, addresses)| (LowerName::new(domain), upstreams(addresses))).collect();
         stubs.sort_by_key(|(domain, _)| std::cmp::Reverse(domain.num_labels()));
         Forwarder {
-            metrics,
+            metrics: metrics.clone(),
             default: upstreams(&settings.upstreams),
             stubs,
-            cache: AnswerCache::new(settings.cache_size, settings.cache_max_ttl, settings.cache_max_negative_ttl),
+            cache: {
+                let metrics = metrics.clone();
+                let (size, max, negative) =
+                    (settings.cache_size, settings.cache_max_ttl, settings.cache_max_negative_ttl);
+                AnswerCache::new(size, max, negative, move || metrics.cache_evicted())
+            },
             timeout: settings.timeout,
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
             in_flight: Mutex::new(HashMap::new()),
