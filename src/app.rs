@@ -73,7 +73,7 @@ async fn bind_one(address: SocketAddr, udp_workers: usize) -> anyhow::Result<Lis
 /// Where the cluster's objects come from.
 pub enum Source {
     Manifests(Vec<PathBuf>),
-    Api(kube::Config),
+    Api(Box<kube::Config>),
 }
 
 /// Picks the source from the flags: manifests when given, the Kubernetes API otherwise.
@@ -81,7 +81,7 @@ pub async fn source(cli: &Cli) -> Result<Source, ConnectError> {
     if !cli.manifests.is_empty() {
         return Ok(Source::Manifests(cli.manifests.clone()));
     }
-    connect::api_config(cli.kubeconfig.clone(), cli.context.clone()).await.map(Source::Api)
+    connect::api_config(cli.kubeconfig.clone(), cli.context.clone()).await.map(|c| Source::Api(Box::new(c)))
 }
 
 /// Runs until SIGTERM or SIGINT, then shuts down in order: unready, lameduck (still
@@ -122,7 +122,7 @@ pub async fn run(
             // the client's own retries would hide an outage from them for minutes.
             config.default_retry = false;
             info!(server = %config.cluster_url, "watching the Kubernetes API");
-            let client = kube::Client::try_from(config).context("cannot build a Kubernetes API client")?;
+            let client = kube::Client::try_from(*config).context("cannot build a Kubernetes API client")?;
             let options = WatchOptions {
                 namespaces: cli.namespaces.clone(),
                 labels: cli.labels.clone(),

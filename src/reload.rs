@@ -38,6 +38,9 @@ const LIVE: [&str; 13] = [
 /// How often the configuration file is checked for changes.
 const POLL: Duration = Duration::from_secs(1);
 
+/// Builds a forwarder from settings (none when there is no upstream).
+pub type ForwarderFactory = Box<dyn Fn(&Cli) -> Option<Forwarder> + Send + Sync>;
+
 /// The running pieces a reload replaces.
 pub struct Live {
     pub zone: Arc<ArcSwap<ZoneSettings>>,
@@ -45,8 +48,7 @@ pub struct Live {
     pub zone_files: Arc<Mutex<Vec<PathBuf>>>,
     pub log_queries: Arc<AtomicBool>,
     pub logs: LogControl,
-    /// Builds a forwarder from settings (none when there is no upstream).
-    pub make_forwarder: Box<dyn Fn(&Cli) -> Option<Forwarder> + Send + Sync>,
+    pub make_forwarder: ForwarderFactory,
 }
 
 /// Watches for SIGHUP and changes of the configuration file, forever.

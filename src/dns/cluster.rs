@@ -140,7 +140,7 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
 fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {
     match &entry.service.kind {
         ServiceKind::ClusterIp(ips) => Some(Node::Addresses { ips: ips.clone(), rotate: false }),
-        ServiceKind::ExternalName(target) => Some(Node::Alias(&**target)),
+        ServiceKind::ExternalName(target) => Some(Node::Alias(target)),
         // DNS spec §2.4.1: a headless Service without ready endpoints has no name at all.
         ServiceKind::Headless if entry.endpoints.is_empty() => None,
         ServiceKind::Headless => {

@@ -346,23 +346,25 @@ mod tests {
             _ => ServiceKind::ExternalName(Box::new(hickory_proto::rr::Name::from_ascii("example.com.").unwrap())),
         };
         let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 80 }];
-        Service { namespace: ns.into(), name: name.into(), kind, ports, publish_not_ready: variant % 5 == 0 }
+        Service { namespace: ns.into(), name: name.into(), kind, ports, publish_not_ready: variant.is_multiple_of(5) }
     }
 
     fn slice(ns: &str, name: &str, service: &str, variant: u32) -> EndpointSlice {
         let endpoints = (0..variant % 4)
             .map(|i| Endpoint {
                 address: format!("10.1.{}.{}", variant % 5, i + 1).parse().unwrap(),
-                hostname: (i % 2 == 0).then(|| format!("pod-{i}").into()),
-                ready: (variant + i) % 3 != 0,
+                hostname: i.is_multiple_of(2).then(|| format!("pod-{i}").into()),
+                ready: !(variant + i).is_multiple_of(3),
             })
             .collect();
         let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 8080 }];
         EndpointSlice { namespace: ns.into(), name: name.into(), service: service.into(), endpoints, ports }
     }
 
+    type Visible = (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Box<[ReverseTarget]>)>);
+
     /// Everything a query can see, in a comparable form.
-    fn visible(s: &Snapshot) -> (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Box<[ReverseTarget]>)>) {
+    fn visible(s: &Snapshot) -> Visible {
         let namespaces = s
             .namespaces
             .iter()

@@ -38,7 +38,7 @@ pub async fn api_config(kubeconfig: Option<PathBuf>, context: Option<String>) ->
     if std::env::var_os(SERVICE_HOST_ENV).is_some() {
         return Config::incluster_env().map_err(ConnectError::InCluster);
     }
-    let default_path = std::env::var_os("KUBECONFIG").map(PathBuf::from).or_else(|| home_kubeconfig());
+    let default_path = std::env::var_os("KUBECONFIG").map(PathBuf::from).or_else(home_kubeconfig);
     match default_path {
         Some(path) if path.exists() || std::env::var_os("KUBECONFIG").is_some() => {
             Config::from_kubeconfig(&options).await.map_err(ConnectError::Default)
