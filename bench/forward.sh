@@ -11,19 +11,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-15}
 upstream=15370; cdns=15371; unbound_port=15372
 
-need=()
-command -v dnsperf >/dev/null || need+=(dnsperf)
-command -v knotd >/dev/null || need+=(knot)
-command -v unbound >/dev/null || need+=(unbound)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
+. bench/common.sh
+need dnsperf:dnsperf knotd:knot unbound:unbound taskset:util-linux dig:dnsutils
 cargo build --release --quiet
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
 # The upstream zone and the query lists.
 {
@@ -83,17 +73,10 @@ echo 'apiVersion: v1
 kind: Namespace
 metadata: {name: default}' >"$work/cluster.yaml"
 taskset -c 0 target/release/clusterdns --manifests "$work/cluster.yaml" --listen "127.0.0.1:$cdns" \
-  --upstream "127.0.0.1:$upstream" --cache-max-ttl 5m --cache-size 100000 --log-level warn &
+  --upstream "127.0.0.1:$upstream" --cache-max-ttl 5m --cache-size 100000 --lameduck 0s --log-level warn &
 pids+=($!)
 
-wait_ready() {
-  for _ in $(seq 100); do
-    if dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" h1.bench.example.com | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  echo "server on port $1 did not come up" >&2; return 1
-}
-for port in $upstream $unbound_port $cdns; do wait_ready "$port"; done
+for port in $upstream $unbound_port $cdns; do wait_ready "$port" h1.bench.example.com; done
 
 perf() { # port file seconds clients outstanding -> dnsperf output
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$3" -c "$4" -q "$5" 2>&1

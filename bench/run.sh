@@ -15,19 +15,9 @@ outstanding=${OUTSTANDING:-200}
 port_cdns=15353
 port_knot=15354
 
-need=()
-command -v dnsperf >/dev/null || need+=(dnsperf)
-command -v knotd >/dev/null || need+=(knot)
-command -v taskset >/dev/null || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
+. bench/common.sh
+need dnsperf:dnsperf knotd:knot taskset:util-linux dig:dnsutils
 cargo build --release --quiet
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
 python3 bench/gen_cluster.py "$work"
 
@@ -39,14 +29,6 @@ drive() {
   awk '/Queries per second/ {print $4}' "$work/dnsperf-$port.txt"
 }
 
-# Waits until the server at $1 answers a known name, at most 10 seconds.
-wait_ready() {
-  for _ in $(seq 100); do
-    if dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" svc999.ns9.svc.cluster.local | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  echo "server on port $1 did not come up" >&2; return 1
-}
 
 check_answers() {
   local port=$1
@@ -54,9 +36,9 @@ check_answers() {
 }
 
 taskset -c 0 target/release/clusterdns --manifests "$work/manifests" --listen "127.0.0.1:$port_cdns" \
-  --resolv-conf /dev/null --log-level warn &
+  --resolv-conf /dev/null --lameduck 0s --log-level warn &
 pids+=($!)
-wait_ready "$port_cdns"
+wait_ready "$port_cdns" svc999.ns9.svc.cluster.local
 qps_cdns=$(drive "$port_cdns")
 rss_cdns=$(awk '/VmHWM/ {print $2}' "/proc/${pids[0]}/status")
 kill "${pids[0]}"
@@ -82,7 +64,7 @@ zone:
 CONF
 taskset -c 0 knotd -c "$work/knot.conf" &
 pids+=($!)
-wait_ready "$port_knot"
+wait_ready "$port_knot" svc999.ns9.svc.cluster.local
 qps_knot=$(drive "$port_knot")
 
 echo "machine: $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"

@@ -18,10 +18,9 @@ use crate::dns::zone::ZoneSettings;
 use crate::forward::Forwarder;
 use crate::telemetry::LogControl;
 
-/// Keys applied without a restart.
-const LIVE: [&str; 13] = [
-    "ttl",
-    "pods",
+/// Keys applied without a restart, by what they replace.
+const ZONE_KEYS: [&str; 2] = ["ttl", "pods"];
+const FORWARDER_KEYS: [&str; 8] = [
     "upstream",
     "resolv-conf",
     "stub",
@@ -30,10 +29,12 @@ const LIVE: [&str; 13] = [
     "cache-size",
     "cache-max-ttl",
     "cache-max-negative-ttl",
-    "zone-file",
-    "log-level",
-    "log-queries",
 ];
+const OTHER_LIVE_KEYS: [&str; 3] = ["zone-file", "log-level", "log-queries"];
+
+fn is_live(key: &str) -> bool {
+    ZONE_KEYS.iter().chain(&FORWARDER_KEYS).chain(&OTHER_LIVE_KEYS).any(|k| *k == key)
+}
 
 /// How often the configuration file is checked for changes.
 const POLL: Duration = Duration::from_secs(1);
@@ -97,24 +98,15 @@ fn apply(current: &Cli, next: &Cli, live: &Live) {
     let (old, new) = (settings(current), settings(next));
     let changed: Vec<&String> = new.keys().chain(old.keys()).filter(|k| old.get(*k) != new.get(*k)).collect();
     for key in &changed {
-        if !LIVE.contains(&key.as_str()) {
+        if !is_live(key) {
             warn!(key = %key, "changed in the configuration; takes effect after a restart");
         }
     }
     let any = |keys: &[&str]| changed.iter().any(|k| keys.contains(&k.as_str()));
-    if any(&["ttl", "pods"]) {
+    if any(&ZONE_KEYS) {
         live.zone.store(Arc::new(ZoneSettings::new(current.zone.clone(), next.ttl, next.pods)));
     }
-    if any(&[
-        "upstream",
-        "resolv-conf",
-        "stub",
-        "upstream-timeout",
-        "max-concurrent",
-        "cache-size",
-        "cache-max-ttl",
-        "cache-max-negative-ttl",
-    ]) {
+    if any(&FORWARDER_KEYS) {
         let forwarder = (live.make_forwarder)(next).map(Arc::new);
         if let Some(forwarder) = forwarder.clone() {
             tokio::spawn(async move { forwarder.check_loops().await });

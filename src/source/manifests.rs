@@ -45,11 +45,13 @@ struct LoadedFile {
 pub struct ManifestSource {
     roots: Vec<PathBuf>,
     files: BTreeMap<PathBuf, LoadedFile>,
+    /// The listing error last logged, so a lasting problem is logged once, not every poll.
+    listing_error: Option<String>,
 }
 
 impl ManifestSource {
     pub fn new(roots: Vec<PathBuf>) -> ManifestSource {
-        ManifestSource { roots, files: BTreeMap::new() }
+        ManifestSource { roots, files: BTreeMap::new(), listing_error: None }
     }
 
     /// Re-reads what changed and returns whether anything did. Errors are logged.
@@ -57,10 +59,17 @@ impl ManifestSource {
         let current = match discover(&self.roots) {
             Ok(current) => current,
             Err(e) => {
-                error!(error = %e, "cannot list manifests; keeping the data in service");
+                let message = e.to_string();
+                if self.listing_error.as_ref() != Some(&message) {
+                    error!(error = %message, "cannot list manifests; keeping the data in service");
+                    self.listing_error = Some(message);
+                }
                 return false;
             }
         };
+        if self.listing_error.take().is_some() {
+            info!("manifests can be listed again");
+        }
         let before = self.files.len();
         self.files.retain(|path, _| current.contains_key(path));
         let mut changed = self.files.len() != before;

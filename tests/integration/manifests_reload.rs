@@ -106,3 +106,17 @@ async fn json_manifests_load_too() {
     let server = DnsServer::start(&[("objects.json", json)], &[]);
     assert_eq!(rdatas(&server.query("api.json.svc.cluster.local.", RecordType::A).await.answers), ["10.96.2.1"]);
 }
+
+#[tokio::test]
+async fn a_manifest_folder_that_disappears_keeps_the_data_and_is_logged_once() {
+    let server = DnsServer::start(&fixture::files(), &[]);
+    let moved = server.manifest_dir().with_extension("moved");
+    std::fs::rename(server.manifest_dir(), &moved).unwrap();
+    server.expect_log("cannot list manifests", RELOAD_WAIT);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(rdatas(&server.query("web.apps.svc.cluster.local.", RecordType::A).await.answers), ["10.96.1.10"]);
+    let lines = server.logs().iter().filter(|l| l.contains("cannot list manifests")).count();
+    assert_eq!(lines, 1, "logged once, not per poll");
+    std::fs::rename(&moved, server.manifest_dir()).unwrap();
+    server.expect_log("manifests can be listed again", RELOAD_WAIT);
+}
