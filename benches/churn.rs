@@ -128,7 +128,7 @@ fn start_clusterdns(api: &ApiServer) -> Server {
         .args(&words[1..])
         .args(["--kubeconfig", &api.kubeconfig_arg(), "--listen", &format!("127.0.0.1:{DNS_PORT}")])
         .args(["--startup-timeout", "120s", "--log-level", "info,clusterdns::source::kube=debug"])
-        .args(["--resolv-conf", "/dev/null"])
+        .args(["--resolv-conf", "/dev/null", "--lameduck", "0s"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("start clusterdns");
