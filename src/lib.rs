@@ -12,6 +12,7 @@ pub mod config_file;
 pub mod dns;
 pub mod forward;
 pub mod metrics;
+pub mod query_stats;
 pub mod registry;
 pub mod reload;
 pub mod source;

@@ -1,7 +1,7 @@
 //! Prometheus metrics, named after CoreDNS's where one exists (`coredns_dns_requests_total`
 //! becomes `clusterdns_dns_requests_total`), so existing dashboards map one to one.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::op::ResponseCode;
@@ -14,19 +14,12 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::query_stats::QueryStats;
+
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Transport {
     Udp,
     Tcp,
-}
-
-impl Transport {
-    fn label(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
 }
 
 /// Where an answer came from.
@@ -40,8 +33,12 @@ pub enum ZoneKind {
     None,
 }
 
+/// Every zone kind, in the order of its discriminant.
+pub const ZONES: [ZoneKind; 5] =
+    [ZoneKind::Cluster, ZoneKind::Reverse, ZoneKind::Static, ZoneKind::Forwarded, ZoneKind::None];
+
 impl ZoneKind {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             ZoneKind::Cluster => "cluster",
             ZoneKind::Reverse => "reverse",
@@ -50,19 +47,6 @@ impl ZoneKind {
             ZoneKind::None => "none",
         }
     }
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    transport: &'static str,
-    qtype: &'static str,
-    zone: &'static str,
-    rcode: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ZoneLabels {
-    zone: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -82,9 +66,7 @@ struct BuildLabels {
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    duration: Family<ZoneLabels, Histogram>,
-    response_size: Family<ZoneLabels, Histogram>,
+    queries: Arc<QueryStats>,
     forward_requests: Family<UpstreamLabels, Counter>,
     forward_errors: Family<UpstreamLabels, Counter>,
     forward_duration: Family<UpstreamLabels, Histogram>,
@@ -101,17 +83,11 @@ pub struct Metrics {
     programming_latency: Family<ResourceLabels, Histogram>,
 }
 
-fn latency_buckets() -> Family<ZoneLabels, Histogram> {
-    Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00002, 2.0, 18)))
-}
-
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("clusterdns");
         let m = Metrics {
-            requests: Family::default(),
-            duration: latency_buckets(),
-            response_size: Family::new_with_constructor(|| Histogram::new(exponential_buckets(32.0, 2.0, 12))),
+            queries: Arc::new(QueryStats::default()),
             forward_requests: Family::default(),
             forward_errors: Family::default(),
             forward_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 16))),
@@ -128,9 +104,7 @@ impl Metrics {
             programming_latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00005, 2.0, 16))),
             registry: Registry::default(),
         };
-        registry.register("dns_requests", "DNS requests answered", m.requests.clone());
-        registry.register("dns_request_duration_seconds", "Time to answer a request", m.duration.clone());
-        registry.register("dns_response_size_bytes", "Size of responses", m.response_size.clone());
+        registry.register_collector(Box::new(m.queries.clone()));
         registry.register("forward_requests", "Queries sent to each upstream", m.forward_requests.clone());
         registry.register(
             "forward_errors",
@@ -174,16 +148,7 @@ impl Metrics {
         size: usize,
         started: Instant,
     ) {
-        let labels = RequestLabels {
-            transport: transport.label(),
-            qtype: qtype_label(qtype),
-            zone: zone.label(),
-            rcode: rcode_label(rcode),
-        };
-        self.requests.get_or_create(&labels).inc();
-        let zone = ZoneLabels { zone: zone.label() };
-        self.duration.get_or_create(&zone).observe(started.elapsed().as_secs_f64());
-        self.response_size.get_or_create(&zone).observe(size as f64);
+        self.queries.record(transport, zone, qtype_index(qtype), rcode_index(rcode), size, started.elapsed());
     }
 
     pub fn forwarded(&self, upstream: &str, took: Duration, ok: bool) {
@@ -243,40 +208,61 @@ impl Metrics {
     }
 }
 
-/// A fixed label per type, so that labels never allocate and odd types cannot blow up the
-/// number of series.
-fn qtype_label(qtype: RecordType) -> &'static str {
+/// Query type labels: a fixed set, so odd types cannot blow up the number of series.
+pub const QTYPES: [&str; 16] = [
+    "A", "AAAA", "ANY", "AXFR", "CNAME", "HINFO", "HTTPS", "IXFR", "MX", "NS", "PTR", "SOA", "SRV", "SVCB", "TXT",
+    "other",
+];
+
+fn qtype_index(qtype: RecordType) -> usize {
     use RecordType::*;
     match qtype {
-        A => "A",
-        AAAA => "AAAA",
-        ANY => "ANY",
-        AXFR => "AXFR",
-        CNAME => "CNAME",
-        HINFO => "HINFO",
-        HTTPS => "HTTPS",
-        IXFR => "IXFR",
-        MX => "MX",
-        NS => "NS",
-        PTR => "PTR",
-        SOA => "SOA",
-        SRV => "SRV",
-        SVCB => "SVCB",
-        TXT => "TXT",
-        _ => "other",
+        A => 0,
+        AAAA => 1,
+        ANY => 2,
+        AXFR => 3,
+        CNAME => 4,
+        HINFO => 5,
+        HTTPS => 6,
+        IXFR => 7,
+        MX => 8,
+        NS => 9,
+        PTR => 10,
+        SOA => 11,
+        SRV => 12,
+        SVCB => 13,
+        TXT => 14,
+        _ => 15,
     }
 }
 
-fn rcode_label(rcode: ResponseCode) -> &'static str {
+pub const RCODES: [&str; 8] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"];
+
+fn rcode_index(rcode: ResponseCode) -> usize {
     match rcode {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        ResponseCode::BADVERS => "BADVERS",
-        _ => "other",
+        ResponseCode::NoError => 0,
+        ResponseCode::FormErr => 1,
+        ResponseCode::ServFail => 2,
+        ResponseCode::NXDomain => 3,
+        ResponseCode::NotImp => 4,
+        ResponseCode::Refused => 5,
+        ResponseCode::BADVERS => 6,
+        _ => 7,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qtype_indexes_match_their_labels() {
+        use RecordType::*;
+        let types = [A, AAAA, ANY, AXFR, CNAME, HINFO, HTTPS, IXFR, MX, NS, PTR, SOA, SRV, SVCB, TXT];
+        for (i, qtype) in types.into_iter().enumerate() {
+            assert_eq!((qtype_index(qtype), qtype.to_string()), (i, QTYPES[i].to_string()));
+        }
+        assert_eq!(QTYPES[qtype_index(RecordType::NULL)], "other");
     }
 }
 
