@@ -190,6 +190,12 @@ fn parse_zone(s: &str) -> Result<Name, String> {
     }
     let mut name = Name::from_ascii(trimmed).map_err(|e| format!("{s:?} is not a valid domain name: {e}"))?;
     name.set_fqdn(true);
+    // The SOA names `hostmaster.<zone>` and `ns.dns.<zone>` must fit in a name too.
+    for child in ["hostmaster", "ns.dns"] {
+        Name::from_ascii(child)
+            .and_then(|c| c.append_domain(&name))
+            .map_err(|_| format!("{s:?} is too long to be a zone"))?;
+    }
     Ok(name.to_lowercase())
 }
 
@@ -314,11 +320,13 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_flag() {
+        let long_zone = vec!["a".repeat(60); 4].join(".");
         for (args, flag) in [
             (&["--manifests", "x", "--ttl", "3601"][..], "--ttl"),
             (&["--manifests", "x", "--pods", "sometimes"][..], "--pods"),
             (&["--manifests", "x", "--listen", "localhost"][..], "--listen"),
             (&["--manifests", "x", "--zone", "."][..], "--zone"),
+            (&["--manifests", "x", "--zone", &long_zone][..], "--zone"),
             (&["--manifests", "x", "--log-level", "loud=="][..], "--log-level"),
             (&["--startup-timeout", "soon"][..], "--startup-timeout"),
             (&["--upstream", "dns.example"][..], "--upstream"),
