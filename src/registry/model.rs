@@ -152,20 +152,37 @@ impl Model {
         true
     }
 
-    /// Makes the objects of `kind` (in `namespace`, or everywhere) exactly `objects`: what is
-    /// not among them is deleted. Returns whether anything changed.
-    pub fn replace_kind(&mut self, kind: Kind, namespace: Option<&str>, objects: Vec<Object>) -> bool {
-        let listed: HashSet<Key> = objects.iter().map(Object::key).collect();
+    /// Whether the model holds exactly this object already.
+    pub fn holds(&self, object: &Object) -> bool {
+        let key = object.key();
+        match object {
+            Object::Service(svc) => self.services.get(&key) == Some(svc),
+            Object::EndpointSlice(slice) => self.slices.get(&key) == Some(slice),
+            Object::Namespace(name) => self.namespaces.contains(name),
+            Object::Pod(pod) => self.pods.get(&key) == Some(pod),
+        }
+    }
+
+    /// Makes the objects of `kind` (in `namespace`, or everywhere) exactly those `listed`:
+    /// what is not listed is deleted, and `changed` (the listed objects the model does not hold
+    /// as they are) are stored. Returns whether anything changed.
+    pub fn replace_kind(
+        &mut self,
+        kind: Kind,
+        namespace: Option<&str>,
+        listed: &HashSet<Key>,
+        changed: Vec<Object>,
+    ) -> bool {
         let stale: Vec<Key> =
             self.keys(kind).filter(|k| namespace.is_none_or(|ns| k.0 == ns) && !listed.contains(k)).collect();
-        let mut changed = false;
+        let mut any = false;
         for key in stale {
-            changed |= self.delete(kind, &key);
+            any |= self.delete(kind, &key);
         }
-        for object in objects {
-            changed |= self.upsert(object);
+        for object in changed {
+            any |= self.upsert(object);
         }
-        changed
+        any
     }
 
     /// Makes the model exactly `objects`.
@@ -182,7 +199,8 @@ impl Model {
         for kind in [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod] {
             let list = wrap(kind);
             warn_duplicates(&list);
-            changed |= self.replace_kind(kind, None, list);
+            let listed: HashSet<Key> = list.iter().map(Object::key).collect();
+            changed |= self.replace_kind(kind, None, &listed, list);
         }
         changed
     }

@@ -186,13 +186,22 @@ fn spawn_watch<K>(
     });
 }
 
+/// What a relist has brought so far. Objects the registry already holds as they are (most of
+/// them, in a relist after a reconnect) are kept as keys only, so a relist costs little more
+/// memory than the registry itself.
+#[derive(Default)]
+struct Relist {
+    seen: std::collections::HashSet<Key>,
+    changed: Vec<Object>,
+}
+
 /// One watch's state.
 #[derive(Default)]
 struct WatchState {
     /// The namespace it covers (`None`: all).
     scope: Option<String>,
     /// A relist in progress, applied whole at `InitDone`.
-    relist: Option<Vec<Object>>,
+    relist: Option<Relist>,
     synced: bool,
     /// The last error, while the watch is failing.
     failing: Option<String>,
@@ -261,12 +270,19 @@ impl Assembler {
         }
         let model = self.writer.model();
         match change.what {
-            What::Init => state.relist = Some(Vec::new()),
-            What::Listed(object) => state.relist.get_or_insert_with(Vec::new).extend(object),
+            What::Init => state.relist = Some(Relist::default()),
+            What::Listed(Some(object)) => {
+                let relist = state.relist.get_or_insert_with(Relist::default);
+                relist.seen.insert(object.key());
+                if !model.holds(&object) {
+                    relist.changed.push(object);
+                }
+            }
+            What::Listed(None) => {}
             What::InitDone => {
-                let listed = state.relist.take().unwrap_or_default();
-                debug!(kind, objects = listed.len(), "list complete");
-                model.replace_kind(change.kind, state.scope.as_deref(), listed);
+                let Relist { seen, changed } = state.relist.take().unwrap_or_default();
+                debug!(kind, objects = seen.len(), changed = changed.len(), "list complete");
+                model.replace_kind(change.kind, state.scope.as_deref(), &seen, changed);
                 state.synced = true;
                 self.metrics.synced(kind);
             }
