@@ -111,13 +111,6 @@ impl ClusterObjects {
         self.endpoint_slices.extend(other.endpoint_slices);
         self.pods.extend(other.pods);
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.namespaces.is_empty()
-            && self.services.is_empty()
-            && self.endpoint_slices.is_empty()
-            && self.pods.is_empty()
-    }
 }
 
 fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<String, ObjectError> {
