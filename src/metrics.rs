@@ -265,3 +265,9 @@ mod tests {
         assert_eq!(QTYPES[qtype_index(RecordType::NULL)], "other");
     }
 }
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
