@@ -251,6 +251,12 @@ fn rcode_index(rcode: ResponseCode) -> usize {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,11 +269,5 @@ mod tests {
             assert_eq!((qtype_index(qtype), qtype.to_string()), (i, QTYPES[i].to_string()));
         }
         assert_eq!(QTYPES[qtype_index(RecordType::NULL)], "other");
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Metrics {
-        Metrics::new()
     }
 }
