@@ -111,29 +111,10 @@ async fn before_the_first_list_unknown_names_are_servfail_then_answered() {
     assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
 }
 
-/// Every object of the manifest fixture, sent through the API instead.
-fn apply_fixture(api: &ApiServer) {
-    for (_, text) in fixture::files() {
-        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
-        for document in documents {
-            let items = match document.get("items") {
-                Some(serde_json::Value::Array(items)) => items.clone(),
-                _ => vec![document],
-            };
-            for mut item in items {
-                if item.pointer("/metadata/namespace").is_none() && item["kind"] != "Namespace" {
-                    item["metadata"]["namespace"] = "default".into();
-                }
-                api.apply(&item);
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn every_record_kind_is_served_from_the_watch() {
     let api = ApiServer::start();
-    apply_fixture(&api);
+    fixture::apply(&api);
     let server = DnsServer::start_api(&api, &["--pods", "verified"]);
     server.expect_log("initial sync complete", WAIT);
     assert_eq!(a_records(&server, "web.apps.svc.cluster.local.").await, ["10.96.1.10"]);
@@ -372,4 +353,25 @@ async fn an_unreachable_api_at_start_gives_servfail_not_nxdomain() {
     assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
     let apex = server.query("cluster.local.", RecordType::SOA).await;
     assert_eq!(apex.metadata.response_code, ResponseCode::NoError, "names that need no data still answer");
+}
+
+#[tokio::test]
+async fn the_api_over_https_is_watched_with_the_bearer_token_and_a_wrong_token_is_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = ApiServer::start_https(listener, "the-token");
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let server = DnsServer::start_api(&api, &[]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    assert_eq!(api.unauthorized(), 0);
+
+    let kubeconfig = std::fs::read_to_string(&api.kubeconfig).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("kubeconfig");
+    std::fs::write(&wrong, kubeconfig.replace("the-token", "another-token")).unwrap();
+    let refused = DnsServer::start_with(&["--kubeconfig", wrong.to_str().unwrap(), "--startup-timeout", "200ms"]);
+    refused.expect_log("watch failed", WAIT);
+    assert!(api.unauthorized() > 0);
+    let response = refused.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
 }

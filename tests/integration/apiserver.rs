@@ -1,17 +1,22 @@
 //! An in-process Kubernetes API server for tests. It speaks the real HTTP protocol that kube
 //! uses: paginated LIST with resourceVersion and continue tokens, WATCH streams of chunked JSON
 //! events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR), `410 Gone` for expired resource
-//! versions, dropped streams and 503s. Objects are k8s-openapi types. It runs on its own
+//! versions, dropped streams and 503s; over plain HTTP, or over HTTPS with a bearer token as in a
+//! cluster. Objects are k8s-openapi types. It runs on its own
 //! thread, so tests may block while it serves.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 /// How often an idle watch gets a BOOKMARK.
 const BOOKMARK_EVERY: Duration = Duration::from_millis(500);
@@ -86,45 +91,132 @@ struct State {
     generation: u64,
     /// "VERB path" of every request, for asserting what the client asked.
     requests: Vec<String>,
+    /// Requests refused for a missing or wrong bearer token.
+    unauthorized: usize,
+}
+
+/// HTTPS and the bearer token every request must carry.
+struct Security {
+    acceptor: TlsAcceptor,
+    token: String,
+    ca_pem: String,
+}
+
+/// A CA and a server certificate it signed for one IP address.
+struct Pki {
+    ca_pem: String,
+    cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl Pki {
+    fn new(ip: std::net::IpAddr) -> Pki {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "clusterdns test cluster CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let mut params = CertificateParams::new(vec!["kubernetes.default.svc".to_string()]).unwrap();
+        params.subject_alt_names.push(SanType::IpAddress(ip));
+        params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca).unwrap();
+        Pki { ca_pem: ca.pem(), cert: cert.der().clone(), key: PrivatePkcs8KeyDer::from(key.serialize_der()) }
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![self.cert.clone()], self.key.clone_key().into())
+            .unwrap();
+        TlsAcceptor::from(Arc::new(config))
+    }
 }
 
 pub struct ApiServer {
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
+    security: Option<Arc<Security>>,
     _dir: tempfile::TempDir,
     pub kubeconfig: std::path::PathBuf,
 }
 
 impl ApiServer {
+    /// Plain HTTP on loopback, without authentication.
     pub fn start() -> ApiServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = format!("{{server: \"http://{addr}\"}}");
+        Self::serve(listener, None, dir, &cluster, "{}")
+    }
+
+    /// HTTPS on `listener`, as an API server in a cluster serves: a certificate for the
+    /// listener's address signed by a fresh CA, and every request must carry `Authorization:
+    /// Bearer <token>` (401 otherwise). The CA is in [`ApiServer::ca_pem`]; the kubeconfig
+    /// trusts it and sends the token.
+    pub fn start_https(listener: std::net::TcpListener, token: &str) -> ApiServer {
+        let addr = listener.local_addr().unwrap();
+        let pki = Pki::new(addr.ip());
+        let dir = tempfile::tempdir().unwrap();
+        let ca_path = dir.path().join("ca.crt");
+        std::fs::write(&ca_path, &pki.ca_pem).unwrap();
+        let cluster = format!("{{server: \"https://{addr}\", certificate-authority: \"{}\"}}", ca_path.display());
+        let user = format!("{{token: \"{token}\"}}");
+        let security = Security { acceptor: pki.acceptor(), token: token.to_string(), ca_pem: pki.ca_pem };
+        Self::serve(listener, Some(Arc::new(security)), dir, &cluster, &user)
+    }
+
+    fn serve(
+        std_listener: std::net::TcpListener,
+        security: Option<Arc<Security>>,
+        dir: tempfile::TempDir,
+        cluster: &str,
+        user: &str,
+    ) -> ApiServer {
         let state = Arc::new(Mutex::new(State { rv: 1, ..State::default() }));
         let changed = Arc::new(Notify::new());
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
-        let addr = std_listener.local_addr().unwrap();
-        let (s, c) = (state.clone(), changed.clone());
+        let (s, c, tls) = (state.clone(), changed.clone(), security.clone());
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
                 let listener = TcpListener::from_std(std_listener).unwrap();
                 while let Ok((stream, _)) = listener.accept().await {
-                    tokio::spawn(connection(stream, s.clone(), c.clone()));
+                    let (s, c, tls) = (s.clone(), c.clone(), tls.clone());
+                    tokio::spawn(async move {
+                        match tls {
+                            None => connection(stream, s, c, None).await,
+                            Some(tls) => {
+                                if let Ok(stream) = tls.acceptor.accept(stream).await {
+                                    connection(stream, s, c, Some(&tls.token)).await;
+                                }
+                            }
+                        }
+                    });
                 }
             });
         });
-        let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(
             &kubeconfig,
             format!(
                 "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
-                 clusters: [{{name: test, cluster: {{server: \"http://{addr}\"}}}}]\n\
-                 users: [{{name: test, user: {{}}}}]\n\
+                 clusters: [{{name: test, cluster: {cluster}}}]\n\
+                 users: [{{name: test, user: {user}}}]\n\
                  contexts: [{{name: test, context: {{cluster: test, user: test}}}}]\n"
             ),
         )
         .unwrap();
-        ApiServer { state, changed, _dir: dir, kubeconfig }
+        ApiServer { state, changed, security, _dir: dir, kubeconfig }
+    }
+
+    /// The CA that signed the HTTPS certificate (see [`ApiServer::start_https`]).
+    pub fn ca_pem(&self) -> &str {
+        &self.security.as_ref().expect("an HTTPS test API server").ca_pem
     }
 
     pub fn kubeconfig_arg(&self) -> String {
@@ -209,6 +301,11 @@ impl ApiServer {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// How many requests came without the right bearer token.
+    pub fn unauthorized(&self) -> usize {
+        self.state.lock().unwrap().unauthorized
+    }
+
     /// Waits until `count` watch requests for `plural` have been made.
     pub fn wait_for_watches(&self, plural: &str, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -227,13 +324,27 @@ struct Request {
     method: String,
     path: String,
     query: BTreeMap<String, String>,
+    /// The token of an `Authorization: Bearer` header.
+    bearer: Option<String>,
 }
 
-async fn connection(stream: TcpStream, state: Arc<Mutex<State>>, changed: Arc<Notify>) {
-    let (read, mut write) = stream.into_split();
+async fn connection(
+    stream: impl AsyncRead + AsyncWrite + Unpin,
+    state: Arc<Mutex<State>>,
+    changed: Arc<Notify>,
+    token: Option<&str>,
+) {
+    let (read, mut write) = tokio::io::split(stream);
     let mut reader = BufReader::new(read);
     loop {
         let Some(request) = read_request(&mut reader).await else { return };
+        if let Some(token) = token
+            && request.bearer.as_deref() != Some(token)
+        {
+            state.lock().unwrap().unauthorized += 1;
+            let _ = send_json(&mut write, 401, &status(401, "Unauthorized", "Unauthorized")).await;
+            return;
+        }
         let keep_open = respond(&request, &mut write, &state, &changed).await;
         if !keep_open {
             return;
@@ -241,7 +352,7 @@ async fn connection(stream: TcpStream, state: Arc<Mutex<State>>, changed: Arc<No
     }
 }
 
-async fn read_request(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<Request> {
+async fn read_request(reader: &mut BufReader<impl AsyncRead + Unpin>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).await.ok()? == 0 {
         return None;
@@ -249,6 +360,7 @@ async fn read_request(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) ->
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_string();
     let target = parts.next()?.to_string();
+    let mut bearer = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).await.ok()? == 0 {
@@ -256,6 +368,11 @@ async fn read_request(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) ->
         }
         if header == "\r\n" || header == "\n" {
             break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            bearer = value.trim().strip_prefix("Bearer ").map(str::to_string);
         }
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -267,7 +384,7 @@ async fn read_request(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) ->
             (decode(k), decode(v))
         })
         .collect();
-    Some(Request { method, path: path.to_string(), query })
+    Some(Request { method, path: path.to_string(), query, bearer })
 }
 
 fn decode(s: &str) -> String {
@@ -306,7 +423,7 @@ fn route(path: &str) -> Option<(Resource, Option<String>)> {
 
 async fn respond(
     request: &Request,
-    out: &mut tokio::net::tcp::OwnedWriteHalf,
+    out: &mut (impl AsyncWrite + Unpin),
     state: &Mutex<State>,
     changed: &Notify,
 ) -> bool {
@@ -340,7 +457,7 @@ fn status(code: u16, reason: &str, message: &str) -> Value {
            "message": message, "reason": reason, "code": code})
 }
 
-async fn send_json(out: &mut tokio::net::tcp::OwnedWriteHalf, code: u16, body: &Value) -> bool {
+async fn send_json(out: &mut (impl AsyncWrite + Unpin), code: u16, body: &Value) -> bool {
     let body = body.to_string();
     let head = format!(
         "HTTP/1.1 {code} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -412,7 +529,7 @@ async fn watch(
     request: &Request,
     resource: Resource,
     namespace: Option<String>,
-    out: &mut tokio::net::tcp::OwnedWriteHalf,
+    out: &mut (impl AsyncWrite + Unpin),
     state: &Mutex<State>,
     changed: &Notify,
 ) {
@@ -481,7 +598,7 @@ async fn watch(
     let _ = out.write_all(b"0\r\n\r\n").await;
 }
 
-async fn send_chunk(out: &mut tokio::net::tcp::OwnedWriteHalf, event: &Value) -> std::io::Result<()> {
+async fn send_chunk(out: &mut (impl AsyncWrite + Unpin), event: &Value) -> std::io::Result<()> {
     let line = format!("{event}\n");
     out.write_all(format!("{:x}\r\n{line}\r\n", line.len()).as_bytes()).await
 }

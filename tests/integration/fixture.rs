@@ -238,3 +238,22 @@ items:
 pub fn files() -> Vec<(&'static str, &'static str)> {
     vec![("namespaces.yaml", NAMESPACES), ("services.yaml", SERVICES), ("slices.yaml", SLICES), ("pods.yaml", PODS)]
 }
+
+/// Every object of the manifest fixture, sent through the API instead.
+pub fn apply(api: &crate::apiserver::ApiServer) {
+    for (_, text) in files() {
+        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
+        for document in documents {
+            let items = match document.get("items") {
+                Some(serde_json::Value::Array(items)) => items.clone(),
+                _ => vec![document],
+            };
+            for mut item in items {
+                if item.pointer("/metadata/namespace").is_none() && item["kind"] != "Namespace" {
+                    item["metadata"]["namespace"] = "default".into();
+                }
+                api.apply(&item);
+            }
+        }
+    }
+}

@@ -151,15 +151,7 @@ impl DnsServer {
 
     /// GET `path` from the admin endpoint: (status code, body).
     pub fn admin_get(&self, path: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(self.admin_addr()).expect("admin connection");
-        stream.set_read_timeout(Some(QUERY_TIMEOUT)).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
-        (status, body)
+        http_get(self.admin_addr(), path)
     }
 
     pub fn pid(&self) -> u32 {
@@ -188,34 +180,11 @@ impl DnsServer {
     }
 
     pub async fn ask(&self, name: &str, rtype: RecordType, ask: Ask) -> Message {
-        let mut message = Message::query();
-        message.add_query(Query::query(Name::from_ascii(name).expect("query name"), rtype));
-        message.metadata.recursion_desired = true;
-        if let Some(size) = ask.edns {
-            let mut edns = Edns::new();
-            edns.set_max_payload(size);
-            message.set_edns(edns);
-        }
-        self.exchange(message, ask.transport).await
+        self.exchange(query_message(name, rtype, ask.edns), ask.transport).await
     }
 
     pub async fn exchange(&self, message: Message, transport: Transport) -> Message {
-        let request = DnsRequest::new(message, DnsRequestOptions::default());
-        let response = match transport {
-            Transport::Udp => {
-                let udp = UdpClientStream::builder(self.addr, self.provider.clone())
-                    .with_timeout(Some(QUERY_TIMEOUT))
-                    .exchange();
-                udp.send(request).first_answer().await
-            }
-            Transport::Tcp => {
-                let tcp = TcpClientStream::exchange(self.addr, None, QUERY_TIMEOUT, None, self.provider.clone())
-                    .await
-                    .expect("TCP connection");
-                tcp.send(request).first_answer().await
-            }
-        };
-        response.expect("a DNS response").into_message()
+        exchange(self.addr, message, transport, &self.provider).await
     }
 
     /// Polls `name` until `done` holds for the response, or `timeout` passes.
@@ -242,6 +211,57 @@ impl Drop for DnsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends `message` to the DNS server at `addr` and returns its response.
+pub async fn exchange(
+    addr: SocketAddr,
+    message: Message,
+    transport: Transport,
+    provider: &TokioRuntimeProvider,
+) -> Message {
+    let request = DnsRequest::new(message, DnsRequestOptions::default());
+    let response = match transport {
+        Transport::Udp => {
+            let udp = UdpClientStream::builder(addr, provider.clone()).with_timeout(Some(QUERY_TIMEOUT)).exchange();
+            udp.send(request).first_answer().await
+        }
+        Transport::Tcp => {
+            let tcp = TcpClientStream::exchange(addr, None, QUERY_TIMEOUT, None, provider.clone())
+                .await
+                .expect("TCP connection");
+            tcp.send(request).first_answer().await
+        }
+    };
+    response.expect("a DNS response").into_message()
+}
+
+/// A recursive query for `name`, with an OPT record advertising `edns` when given.
+pub fn query_message(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let mut message = Message::query();
+    message.add_query(Query::query(Name::from_ascii(name).expect("query name"), rtype));
+    message.metadata.recursion_desired = true;
+    if let Some(size) = edns {
+        let mut edns = Edns::new();
+        edns.set_max_payload(size);
+        message.set_edns(edns);
+    }
+    message
+}
+
+/// One HTTP/1.1 GET: (status code, body); status 0 when nothing answered.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, QUERY_TIMEOUT) else {
+        return (0, String::new());
+    };
+    stream.set_read_timeout(Some(QUERY_TIMEOUT)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
 }
 
 /// Runs the binary with `args` to completion: (exit code, stdout, stderr).
