@@ -67,12 +67,9 @@ labels=(
   --config.label "org.opencontainers.image.licenses=Apache-2.0"
   --config.label "org.opencontainers.image.version=$version"
   --config.label "org.opencontainers.image.revision=$revision"
+  --config.label "org.opencontainers.image.source=$source"
 )
-if [ -n "$source" ]; then
-  labels+=(--config.label "org.opencontainers.image.source=$source")
-else
-  echo "note: no org.opencontainers.image.source label (no git origin; set CLUSTERDNS_IMAGE_SOURCE)" >&2
-fi
+[ -n "$source" ] || echo "note: org.opencontainers.image.source is empty (no git origin; set CLUSTERDNS_IMAGE_SOURCE)" >&2
 umoci config --image "$image" \
   --config.user 65532:65532 \
   --config.entrypoint /usr/local/bin/clusterdns \

@@ -182,8 +182,8 @@ pub async fn run(
     tokio::spawn(reload::watch(arguments.original, arguments.file.clone(), cli.clone(), live));
 
     let signal = shutdown_signal().await;
-    info!(signal, lameduck = ?cli.lameduck, "shutting down: unready now, still answering during the lameduck period");
     readiness.stop();
+    info!(signal, lameduck = ?cli.lameduck, "shutting down: unready now, still answering during the lameduck period");
     tokio::time::sleep(cli.lameduck).await;
     info!("no longer taking queries; finishing those in progress");
     let deadline = tokio::time::Instant::now() + cli.shutdown_timeout;

@@ -1,5 +1,7 @@
 //! Running it: health, readiness, metrics, and shutdown under load.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_net::proto::op::{Message, Query};
@@ -48,41 +50,72 @@ async fn metrics_count_real_queries() {
     assert!(metrics.contains("clusterdns_build_info"), "{metrics}");
 }
 
-/// Sends queries for `for_how_long`, one at a time over UDP, returning (sent, answered).
-fn steady_load(server: std::net::SocketAddr, for_how_long: Duration) -> (usize, usize) {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let (mut sent, mut answered) = (0, 0);
-    let started = Instant::now();
-    let mut buf = [0u8; 1500];
-    while started.elapsed() < for_how_long {
-        let mut message = Message::query();
-        message.add_query(Query::query(Name::from_ascii("web.apps.svc.cluster.local.").unwrap(), RecordType::A));
-        socket.send_to(&message.to_vec().unwrap(), server).unwrap();
-        sent += 1;
-        if let Ok(len) = socket.recv(&mut buf)
-            && Message::from_vec(&buf[..len]).is_ok_and(|m| m.metadata.id == message.metadata.id)
-        {
-            answered += 1;
+/// Queries sent one at a time over UDP until `stop` is set; `answered` counts the replies.
+struct SteadyLoad {
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<(usize, usize)>,
+}
+
+impl SteadyLoad {
+    fn start(server: std::net::SocketAddr) -> SteadyLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let (s, a) = (stop.clone(), answered.clone());
+        let thread = std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut sent = 0;
+            let mut buf = [0u8; 1500];
+            while !s.load(Ordering::Relaxed) {
+                let mut message = Message::query();
+                message
+                    .add_query(Query::query(Name::from_ascii("web.apps.svc.cluster.local.").unwrap(), RecordType::A));
+                socket.send_to(&message.to_vec().unwrap(), server).unwrap();
+                sent += 1;
+                if let Ok(len) = socket.recv(&mut buf)
+                    && Message::from_vec(&buf[..len]).is_ok_and(|m| m.metadata.id == message.metadata.id)
+                {
+                    a.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            (sent, a.load(Ordering::Relaxed))
+        });
+        SteadyLoad { stop, answered, thread }
+    }
+
+    /// Waits until `count` more replies than now have arrived (at most `timeout`).
+    fn wait_for_more(&self, count: usize, timeout: Duration) {
+        let target = self.answered.load(Ordering::Relaxed) + count;
+        let deadline = Instant::now() + timeout;
+        while self.answered.load(Ordering::Relaxed) < target {
+            assert!(Instant::now() < deadline, "fewer than {count} replies in {timeout:?}");
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
-    (sent, answered)
+
+    /// Stops sending: (sent, answered).
+    fn stop(self) -> (usize, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }
 
 #[tokio::test]
 async fn sigterm_under_load_goes_unready_keeps_answering_then_exits_zero() {
-    let mut server = DnsServer::start(&fixture::files(), &["--admin", "127.0.0.1:0", "--lameduck", "2s"]);
-    let addr = server.addr;
-    let load = std::thread::spawn(move || steady_load(addr, Duration::from_millis(2500)));
-    std::thread::sleep(Duration::from_millis(500));
+    // The load stops (as clients do once the endpoint is gone) long before the lameduck period
+    // ends; each step waits on what it needs, not on the clock.
+    let mut server = DnsServer::start(&fixture::files(), &["--admin", "127.0.0.1:0", "--lameduck", "5s"]);
+    let load = SteadyLoad::start(server.addr);
+    load.wait_for_more(100, Duration::from_secs(10));
     server.terminate();
-    std::thread::sleep(Duration::from_millis(200));
+    server.expect_log("shutting down", Duration::from_secs(5));
     assert_eq!(server.admin_get("/ready").0, 503, "unready during the lameduck period");
     assert_eq!(server.admin_get("/health").0, 200, "still healthy during the lameduck period");
-    // Clients stop sending once the endpoint is gone, well within the lameduck period.
-    let (sent, answered) = load.join().unwrap();
-    assert!(sent > 100, "{sent}");
+    load.wait_for_more(100, Duration::from_secs(3));
+    let (sent, answered) = load.stop();
     assert_eq!(answered, sent, "no query lost");
-    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(server.wait_exit(Duration::from_millis(100)).is_none(), "the lameduck period outlasted the load");
+    assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0));
     server.expect_log("stopped", Duration::from_secs(1));
 }
