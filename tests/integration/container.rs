@@ -353,7 +353,8 @@ fn the_image_runs_under_runc_exactly_as_deploy_base_specifies() {
     let (status, metrics) = pod.get(metrics_port, "/metrics");
     assert!(status == 200 && metrics.contains("clusterdns_build_info"), "{status} {metrics}");
 
-    // SIGTERM: unready at once, exit 0 within the grace period.
+    // Still up after all that; then SIGTERM: exit 0 within the grace period.
+    assert_eq!(pod.pid(), pid, "the same process throughout");
     assert_eq!(pod.runc(&["kill", &pod.id, "TERM"]).status.code(), Some(0));
     let terminated = Instant::now();
     let grace = Duration::from_secs(rendered.pod_spec().termination_grace_period_seconds.unwrap().unsigned_abs());

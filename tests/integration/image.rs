@@ -1,6 +1,7 @@
 //! The container image: `deploy/build-image.sh` builds it offline from the binary under test,
-//! and `deploy/Dockerfile` describes the same image. Building and running images needs root,
-//! umoci, runc, iproute2, strip and setcap; where they are missing these tests and the container
+//! and `deploy/Dockerfile` describes the same image; it survives a push to a registry. Building,
+//! pushing and running images needs root, umoci, skopeo, docker-registry, runc, iproute2, strip
+//! and setcap; where they are missing these tests and the container
 //! tests skip with a message, unless CLUSTERDNS_REQUIRE_CONTAINER_TESTS is set (as `.ci/run`
 //! does), which turns the skip into a failure. CLUSTERDNS_TEST_IMAGE=LAYOUT tests an image
 //! built beforehand (e.g. the release image in `target/oci`) instead.
@@ -44,7 +45,10 @@ pub fn can_run_containers(test: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let message = format!("{test} needs {} (Debian: runc umoci iproute2 libcap2-bin binutils)", missing.join(", "));
+    let message = format!(
+        "{test} needs {} (Debian: runc umoci skopeo docker-registry iproute2 libcap2-bin binutils)",
+        missing.join(", ")
+    );
     if std::env::var_os("CLUSTERDNS_REQUIRE_CONTAINER_TESTS").is_some() {
         panic!("{message}; CLUSTERDNS_REQUIRE_CONTAINER_TESTS is set, so this is a failure");
     }
@@ -169,4 +173,72 @@ fn the_image_holds_the_binary_without_debug_information_and_with_its_file_capabi
     assert!(sections.contains(".text") && !sections.contains(".debug_info"), "{sections}");
     let passwd = std::fs::read_to_string(bundle.join("rootfs/etc/passwd")).unwrap();
     assert!(passwd.contains(":65532:65532:"), "{passwd}");
+}
+
+/// A container registry (Debian's `docker-registry`, the CNCF distribution) on a free loopback
+/// port, stopped on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.path().join("config.yml");
+        let storage = dir.path().join("data");
+        let yaml = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let registry = Registry { child, port, _dir: dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the registry did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn skopeo(args: &[&str]) {
+    let out = Command::new("skopeo").args(args).output().expect("run skopeo");
+    assert!(out.status.success(), "skopeo {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_image_pushed_to_a_registry_as_deploy_readme_says_comes_back_with_its_file_capability() {
+    if !can_run_containers("the_image_pushed_to_a_registry_as_deploy_readme_says_comes_back_with_its_file_capability") {
+        return;
+    }
+    let registry = Registry::start();
+    let image = built();
+    let source = format!("oci:{}:{}", image.layout.display(), image.tag);
+    let remote = format!("docker://127.0.0.1:{}/clusterdns:{}", registry.port, image.tag);
+    skopeo(&["copy", "--dest-tls-verify=false", &source, &remote]);
+    let dir = tempfile::tempdir().unwrap();
+    let pulled = Image { layout: dir.path().join("pulled"), tag: image.tag.clone() };
+    skopeo(&["copy", "--src-tls-verify=false", &remote, &format!("oci:{}:{}", pulled.layout.display(), pulled.tag)]);
+    assert_eq!(pulled.config()["config"], image.config()["config"]);
+    pulled.unpack(&dir.path().join("bundle"));
+    let getcap =
+        Command::new("getcap").arg(dir.path().join("bundle/rootfs/usr/local/bin/clusterdns")).output().unwrap();
+    assert!(String::from_utf8_lossy(&getcap.stdout).contains("cap_net_bind_service=ep"), "{getcap:?}");
 }
