@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the clusterdns container image without pulling anything, and writes it as an OCI image
-# layout (a directory skopeo, podman, containerd and registries take) tagged with the crate
-# version. The image is the one deploy/Dockerfile describes: the stripped release binary with
+# layout (a directory that skopeo copies to any registry, and that podman and containerd
+# import) tagged with the crate version. The image is the one deploy/Dockerfile describes: the stripped release binary with
 # cap_net_bind_service=+ep, the libraries it links, user 65532:65532.
 #
 #   deploy/build-image.sh [--binary PATH] [OUT]
@@ -41,6 +41,11 @@ command -v umoci >/dev/null || { echo "error: umoci is missing (Debian: apt-get 
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/Cargo.toml" | head -1)
 if [ -z "$binary" ]; then
+  if ! command -v cargo >/dev/null; then
+    echo "error: cargo is not on root's PATH; build first, then pack that binary:" >&2
+    echo "  cargo build --release && sudo $0 --binary target/release/clusterdns" >&2
+    exit 1
+  fi
   (cd "$repo" && cargo build --release --locked --bin clusterdns)
   binary=$repo/target/release/clusterdns
 fi
