@@ -1,9 +1,9 @@
 //! An in-process Kubernetes API server for tests. It speaks the real HTTP protocol that kube
 //! uses: paginated LIST with resourceVersion and continue tokens, WATCH streams of chunked JSON
 //! events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR), `410 Gone` for expired resource
-//! versions, dropped streams and 503s; over plain HTTP, or over HTTPS with a bearer token as in a
-//! cluster. Objects are k8s-openapi types. It runs on its own
-//! thread, so tests may block while it serves.
+//! versions, dropped streams and 503s; over plain HTTP, or over HTTPS with a bearer token as in
+//! a cluster. Objects are k8s-openapi types. It runs on its own thread, so tests may block while
+//! it serves.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
