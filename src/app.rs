@@ -166,7 +166,7 @@ pub async fn run(
                 udp::Worker { handler: handler.clone(), runtime, stop: stop.clone(), in_flight: in_flight.clone() };
             udp_workers.push(worker.spawn(socket)?);
         }
-        tcp_servers.push(tokio::spawn(tcp::serve(listener.tcp, handler.clone(), stopped.clone())));
+        tcp_servers.push(tokio::spawn(tcp::serve(listener.tcp, handler.clone(), cli.tcp(), stopped.clone())));
     }
     if let Some(forwarder) = forwarder {
         tokio::spawn(async move { forwarder.check_loops().await });

@@ -151,6 +151,20 @@ pub struct Cli {
     #[arg(long = "no-reverse-fallthrough", env = "CLUSTERDNS_NO_REVERSE_FALLTHROUGH")]
     pub no_reverse_fallthrough: bool,
 
+    /// TCP connections open at once, over all clients. When all are taken, the connection idle
+    /// the longest is closed to make room for a new client.
+    #[arg(long = "tcp-connections", env = "CLUSTERDNS_TCP_CONNECTIONS", value_name = "N", default_value_t = 1024, value_parser = parse_positive)]
+    pub tcp_connections: usize,
+
+    /// TCP connections one client address may hold at once; more are refused.
+    #[arg(long = "tcp-connections-per-client", env = "CLUSTERDNS_TCP_CONNECTIONS_PER_CLIENT", value_name = "N", default_value_t = 128, value_parser = parse_positive)]
+    pub tcp_connections_per_client: usize,
+
+    /// A TCP connection that sends no complete query, or does not take its reply, for this
+    /// long is closed.
+    #[arg(long = "tcp-idle-timeout", env = "CLUSTERDNS_TCP_IDLE_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub tcp_idle_timeout: std::time::Duration,
+
     /// HTTP admin endpoint: /health, /ready, /metrics (Prometheus).
     #[arg(long = "admin", env = "CLUSTERDNS_ADMIN", value_name = "ADDR:PORT")]
     pub admin: Option<SocketAddr>,
@@ -205,6 +219,13 @@ fn parse_stub(s: &str) -> Result<(Name, Vec<SocketAddr>), String> {
     let domain = parse_zone(domain)?;
     let addresses = addresses.split(',').map(crate::forward::resolv::parse_upstream).collect::<Result<Vec<_>, _>>()?;
     Ok((domain, addresses))
+}
+
+fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{s:?} is not a number above 0")),
+    }
 }
 
 /// `250ms`, `5s`, `2m`, `1h`, or a bare number of seconds.
@@ -270,6 +291,9 @@ impl Cli {
         line("cache-max-negative-ttl", secs(self.cache_max_negative_ttl));
         line("zone-file", paths(&self.zone_files));
         line("no-reverse-fallthrough", self.no_reverse_fallthrough.to_string());
+        line("tcp-connections", self.tcp_connections.to_string());
+        line("tcp-connections-per-client", self.tcp_connections_per_client.to_string());
+        line("tcp-idle-timeout", secs(self.tcp_idle_timeout));
         if let Some(a) = &self.admin {
             line("admin", format!("{:?}", a.to_string()));
         }
@@ -282,6 +306,14 @@ impl Cli {
         out
     }
 
+    pub fn tcp(&self) -> crate::tcp::TcpSettings {
+        crate::tcp::TcpSettings {
+            max_connections: self.tcp_connections,
+            max_per_client: self.tcp_connections_per_client,
+            idle_timeout: self.tcp_idle_timeout,
+        }
+    }
+
     pub fn udp_workers(&self) -> usize {
         match self.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -289,14 +321,14 @@ impl Cli {
         }
     }
 
-    /// The tracing filter: the user's level, with hickory's per-response logs and the kube
-    /// client's per-request errors kept quiet (clusterdns logs watch failures once per state
-    /// change) unless a directive names them.
+    /// The tracing filter: the user's level, with hickory's per-packet parse warnings (a client
+    /// decides how many there are) and the kube client's per-request errors kept quiet
+    /// (clusterdns logs watch failures once per state change) unless a directive names them.
     pub fn log_filter(&self) -> String {
         if self.log_level.contains('=') {
             self.log_level.clone()
         } else {
-            format!("{},hickory_server=warn,hickory_proto=warn,hickory_net=warn,kube_client=off", self.log_level)
+            format!("{},hickory_server=error,hickory_proto=error,hickory_net=warn,kube_client=off", self.log_level)
         }
     }
 }

@@ -15,7 +15,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tracing::warn;
 
 use crate::dns::handler::{DnsHandler, Outcome};
+use crate::log_limit::LogLimit;
 use hickory_server::net::xfer::Protocol as Transport;
+
+/// Failures a client can cause per datagram (an unreachable source address) are logged at most
+/// once per period.
+static SEND_FAILED: LogLimit = LogLimit::new();
+static RECEIVE_FAILED: LogLimit = LogLimit::new();
 
 /// How often an idle worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -63,7 +69,9 @@ impl Worker {
                 // ICMP errors from earlier sends surface here on some systems; the socket is fine.
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
                 Err(error) => {
-                    warn!(%error, "UDP receive failed");
+                    if let Some(suppressed) = RECEIVE_FAILED.allow() {
+                        warn!(%error, suppressed, "UDP receive failed");
+                    }
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
@@ -87,8 +95,10 @@ impl Worker {
                     in_flight.fetch_add(1, Ordering::Relaxed);
                     self.runtime.spawn(async move {
                         let reply = handler.forward(*pending).await;
-                        if let Err(error) = socket.send_to(&reply, src) {
-                            warn!(%src, %error, "cannot send a UDP reply");
+                        if let Err(error) = socket.send_to(&reply, src)
+                            && let Some(suppressed) = SEND_FAILED.allow()
+                        {
+                            warn!(%src, %error, suppressed, "cannot send a UDP reply");
                         }
                         in_flight.fetch_sub(1, Ordering::Relaxed);
                     });
@@ -210,7 +220,9 @@ impl Batch {
             if result < 0 {
                 let error = std::io::Error::last_os_error();
                 if error.kind() != ErrorKind::Interrupted {
-                    warn!(%error, "cannot send a UDP reply");
+                    if let Some(suppressed) = SEND_FAILED.allow() {
+                        warn!(%error, suppressed, "cannot send a UDP reply");
+                    }
                     sent += 1; // skip the datagram that failed and go on with the rest
                 }
             } else {

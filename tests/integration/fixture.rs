@@ -1,5 +1,7 @@
 //! The cluster most tests query, written as `kubectl get -o yaml` would print it.
 
+use std::fmt::Write as _;
+
 pub const NAMESPACES: &str = r#"
 apiVersion: v1
 kind: List
@@ -256,4 +258,17 @@ pub fn apply(api: &crate::apiserver::ApiServer) {
             }
         }
     }
+}
+
+/// A headless Service with `count` ready endpoints.
+pub fn big_headless(count: usize) -> String {
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: apps}\nspec: {clusterIP: None}\n---\n\
+         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n  namespace: apps\n  \
+         labels: {kubernetes.io/service-name: big}\naddressType: IPv4\nendpoints:\n",
+    );
+    for i in 0..count {
+        writeln!(yaml, "- addresses: [10.2.{}.{}]", i / 250, i % 250 + 1).unwrap();
+    }
+    yaml
 }

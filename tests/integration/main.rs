@@ -9,6 +9,7 @@ mod deploy;
 mod fixture;
 mod forward;
 mod harness;
+mod hostile;
 mod image;
 mod manifests_reload;
 mod netns;

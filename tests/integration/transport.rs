@@ -10,22 +10,9 @@ use hickory_net::proto::rr::{Name, RecordType};
 use crate::fixture;
 use crate::harness::{Ask, DnsServer, TCP, Transport};
 
-/// A headless Service with `count` ready endpoints.
-fn big_headless(count: usize) -> String {
-    let mut yaml = String::from(
-        "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: apps}\nspec: {clusterIP: None}\n---\n\
-         apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-1\n  namespace: apps\n  \
-         labels: {kubernetes.io/service-name: big}\naddressType: IPv4\nendpoints:\n",
-    );
-    for i in 0..count {
-        writeln!(yaml, "- addresses: [10.2.{}.{}]", i / 250, i % 250 + 1).unwrap();
-    }
-    yaml
-}
-
 #[tokio::test]
 async fn large_headless_answer_truncates_over_udp_and_is_complete_over_tcp() {
-    let big = big_headless(1000);
+    let big = fixture::big_headless(1000);
     let server = DnsServer::start(&[("big.yaml", big.as_str())], &[]);
     let name = "big.apps.svc.cluster.local.";
 
