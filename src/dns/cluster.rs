@@ -1,6 +1,7 @@
 //! Answers for names in the cluster zone, computed from the current snapshot on every query.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV, TXT};
@@ -12,7 +13,7 @@ use super::zone::{ZoneKind, ZoneSettings};
 use crate::config::PodMode;
 use crate::registry::Snapshot;
 use crate::registry::object::ServiceKind;
-use crate::registry::snapshot::ServiceEntry;
+use crate::registry::snapshot::{ServiceEntry, SrvTarget};
 
 /// Schema version of the Kubernetes DNS specification we implement (spec §2.2).
 const SPEC_VERSION: &str = "1.1.0";
@@ -31,11 +32,26 @@ const ANY_ORDER: [RecordType; 7] = [
     RecordType::NS,
 ];
 
-/// One SRV record before it is built: the port and the target's labels below the zone.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct SrvTarget {
-    host: Option<String>,
-    port: u16,
+/// The most records one section can carry: none is smaller than 16 bytes (a compressed owner
+/// and an A record) and no message is larger than 65,535. Building more would be work that no
+/// reply can hold, so a Service of any size costs at most this many records per query.
+const MAX_SECTION_RECORDS: usize = 65_535 / 16;
+
+/// The SRV targets of one name.
+enum SrvTargets<'s> {
+    /// A Service with a cluster IP: the ports, each targeting the Service's own name.
+    Service(Vec<u16>),
+    /// A headless Service: its endpoints' names and ports, ordered and without duplicates.
+    Endpoints(&'s [SrvTarget]),
+}
+
+impl SrvTargets<'_> {
+    fn len(&self) -> usize {
+        match self {
+            SrvTargets::Service(ports) => ports.len(),
+            SrvTargets::Endpoints(targets) => targets.len(),
+        }
+    }
 }
 
 /// What exists at a name, borrowed from the snapshot.
@@ -46,12 +62,14 @@ enum Node<'s> {
     Empty,
     /// A/AAAA records; `rotate` spreads clients that take the first address.
     Addresses {
-        ips: Vec<IpAddr>,
+        ips: Cow<'s, [IpAddr]>,
         rotate: bool,
     },
+    /// A headless Service's name: its published addresses, rotated.
+    Headless(&'s ServiceEntry),
     Srv {
         entry: &'s ServiceEntry,
-        targets: Vec<SrvTarget>,
+        targets: SrvTargets<'s>,
     },
     Alias(&'s Name),
 }
@@ -99,26 +117,26 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
         N::DnsParent | N::ServiceRoot => Some(Node::Empty),
         N::NameServer => {
             let (ns, svc) = DNS_SERVICE;
-            let ips = match snapshot.service(ns, svc).map(|e| &e.service.kind) {
-                Some(ServiceKind::ClusterIp(ips)) => ips.clone(),
-                _ => Vec::new(),
+            let ips: &[IpAddr] = match snapshot.service(ns, svc).map(|e| &e.service.kind) {
+                Some(ServiceKind::ClusterIp(ips)) => ips,
+                _ => &[],
             };
-            Some(Node::Addresses { ips, rotate: false })
+            Some(Node::Addresses { ips: Cow::Borrowed(ips), rotate: false })
         }
         N::Namespace { namespace } => exists(snapshot.namespace(namespace).is_some()),
         N::Service { namespace, service } => service_node(snapshot.service(namespace, service)?),
         N::Endpoint { namespace, service, host } => {
             let entry = snapshot.service(namespace, service)?;
-            let ips: Vec<IpAddr> = entry.endpoints.iter().filter(|e| &*e.host == host).map(|e| e.ip).collect();
-            (!ips.is_empty()).then_some(Node::Addresses { ips, rotate: true })
+            let ips: Vec<IpAddr> = entry.endpoints_named(host).iter().map(|e| e.ip).collect();
+            (!ips.is_empty()).then_some(Node::Addresses { ips: Cow::Owned(ips), rotate: true })
         }
         N::SrvProtocol { namespace, service, protocol } => {
-            exists(!srv_targets(snapshot.service(namespace, service)?, None, protocol).is_empty())
+            exists(srv_targets(snapshot.service(namespace, service)?, None, protocol).len() > 0)
         }
         N::Srv { namespace, service, port, protocol } => {
             let entry = snapshot.service(namespace, service)?;
             let targets = srv_targets(entry, Some(port), protocol);
-            (!targets.is_empty()).then_some(Node::Srv { entry, targets })
+            (targets.len() > 0).then_some(Node::Srv { entry, targets })
         }
         N::PodRoot => exists(zone.pods != PodMode::Disabled),
         N::PodNamespace { namespace } => {
@@ -131,7 +149,7 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
                 PodMode::Insecure => true,
                 PodMode::Verified => ns.pod_ips.contains(&ip),
             };
-            known.then(|| Node::Addresses { ips: vec![ip], rotate: false })
+            known.then(|| Node::Addresses { ips: Cow::Owned(vec![ip]), rotate: false })
         }
         N::Nonexistent => None,
     }
@@ -139,41 +157,41 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
 
 fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {
     match &entry.service.kind {
-        ServiceKind::ClusterIp(ips) => Some(Node::Addresses { ips: ips.clone(), rotate: false }),
+        ServiceKind::ClusterIp(ips) => Some(Node::Addresses { ips: Cow::Borrowed(ips), rotate: false }),
         ServiceKind::ExternalName(target) => Some(Node::Alias(target)),
         // DNS spec §2.4.1: a headless Service without ready endpoints has no name at all.
         ServiceKind::Headless if entry.endpoints.is_empty() => None,
-        ServiceKind::Headless => {
-            Some(Node::Addresses { ips: entry.endpoints.iter().map(|e| e.ip).collect(), rotate: true })
-        }
+        ServiceKind::Headless => Some(Node::Headless(entry)),
     }
 }
 
-/// SRV records of a Service for one named port (`None`: any port) and protocol, deduplicated.
-/// ClusterIP: one record targeting the Service. Headless: one per published endpoint that
-/// has the port, targeting the endpoint's own name, with the endpoint's (target) port.
-fn srv_targets(entry: &ServiceEntry, port: Option<&str>, protocol: &str) -> Vec<SrvTarget> {
-    let matches =
-        |p: &crate::registry::object::NamedPort| p.protocol == protocol && port.is_none_or(|name| p.name == name);
-    let mut targets: Vec<SrvTarget> = match &entry.service.kind {
+/// The SRV targets of a Service for one named port (`None`: any port) and protocol.
+/// ClusterIP: one per port, targeting the Service. Headless: one per published endpoint and
+/// port of its slice, targeting the endpoint's own name, with the endpoint's (target) port.
+fn srv_targets<'s>(entry: &'s ServiceEntry, port: Option<&str>, protocol: &str) -> SrvTargets<'s> {
+    match &entry.service.kind {
         ServiceKind::ClusterIp(ips) if !ips.is_empty() => {
-            entry.service.ports.iter().filter(|p| matches(p)).map(|p| SrvTarget { host: None, port: p.port }).collect()
+            let ports = entry.service.ports_named(protocol, port).iter().map(|p| p.port);
+            let mut ports: Vec<u16> = ports.collect();
+            ports.sort_unstable();
+            ports.dedup();
+            SrvTargets::Service(ports)
         }
-        ServiceKind::Headless => entry
-            .endpoints
-            .iter()
-            .flat_map(|e| {
-                e.ports
-                    .iter()
-                    .filter(|p| matches(p))
-                    .map(|p| SrvTarget { host: Some(e.host.to_string()), port: p.port })
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    targets.sort();
-    targets.dedup();
-    targets
+        ServiceKind::Headless => match entry.srv_sets(protocol, port).first() {
+            // With a port name there is one set; without, any non-empty one shows existence.
+            Some(set) => SrvTargets::Endpoints(&set.targets),
+            None => SrvTargets::Endpoints(&[]),
+        },
+        _ => SrvTargets::Service(Vec::new()),
+    }
+}
+
+/// The items one answer holds: at most [`MAX_SECTION_RECORDS`], starting at `rotation`
+/// (wrapping), so that clients taking the first spread evenly and a partial answer is a
+/// different window for each query.
+fn window<T>(items: &[T], rotation: usize) -> impl Iterator<Item = &T> {
+    let start = if items.is_empty() { 0 } else { rotation % items.len() };
+    items[start..].iter().chain(&items[..start]).take(MAX_SECTION_RECORDS)
 }
 
 fn rrset(
@@ -194,36 +212,32 @@ fn rrset(
             (vec![Record::from_rdata(owner(), SPEC_VERSION_TTL, txt)], Vec::new())
         }
         (Node::Addresses { ips, rotate }, RecordType::A | RecordType::AAAA) => {
-            let mut records = address_records(&owner(), ips, qtype, zone.ttl);
-            if *rotate {
-                rotate_by(&mut records, q.rotation);
-            }
-            (records, Vec::new())
+            let rotation = if *rotate { q.rotation } else { 0 };
+            let family: Vec<IpAddr> = ips.iter().copied().filter(|ip| is_family(ip, qtype)).collect();
+            (address_records(&owner(), window(&family, rotation), zone.ttl), Vec::new())
         }
-        (Node::Srv { entry, targets }, RecordType::SRV) => {
-            let mut answers = srv_records(zone, name, &owner(), targets);
-            rotate_by(&mut answers, q.rotation);
-            (answers, srv_additionals(zone, name, entry, targets))
+        (Node::Headless(entry), RecordType::A) => {
+            (address_records(&owner(), window(&entry.ipv4, q.rotation), zone.ttl), Vec::new())
         }
+        (Node::Headless(entry), RecordType::AAAA) => {
+            (address_records(&owner(), window(&entry.ipv6, q.rotation), zone.ttl), Vec::new())
+        }
+        (Node::Srv { entry, targets }, RecordType::SRV) => srv_rrset(zone, name, &owner(), entry, targets, q.rotation),
         _ => none,
     }
 }
 
-fn address_records(owner: &Name, ips: &[IpAddr], qtype: RecordType, ttl: u32) -> Vec<Record> {
-    ips.iter()
-        .filter_map(|ip| match (ip, qtype) {
-            (IpAddr::V4(v4), RecordType::A) => Some(RData::A(A(*v4))),
-            (IpAddr::V6(v6), RecordType::AAAA) => Some(RData::AAAA(AAAA(*v6))),
-            _ => None,
-        })
-        .map(|rdata| Record::from_rdata(owner.clone(), ttl, rdata))
-        .collect()
+fn is_family(ip: &IpAddr, qtype: RecordType) -> bool {
+    matches!((ip, qtype), (IpAddr::V4(_), RecordType::A) | (IpAddr::V6(_), RecordType::AAAA))
 }
 
-fn rotate_by<T>(items: &mut [T], rotation: usize) {
-    if !items.is_empty() {
-        items.rotate_left(rotation % items.len());
-    }
+fn address_records<'a>(owner: &Name, ips: impl Iterator<Item = &'a IpAddr>, ttl: u32) -> Vec<Record> {
+    ips.map(|ip| match ip {
+        IpAddr::V4(v4) => RData::A(A(*v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+    })
+    .map(|rdata| Record::from_rdata(owner.clone(), ttl, rdata))
+    .collect()
 }
 
 /// The Service's and namespace's labels of an SRV name.
@@ -242,45 +256,73 @@ fn target_name(zone: &ZoneSettings, name: &ClusterName<'_>, host: Option<&str>) 
     }
 }
 
-/// CoreDNS's weight rule: the targets of one name share 100 between them, at least 1 each.
-fn srv_records(zone: &ZoneSettings, name: &ClusterName<'_>, owner: &Name, targets: &[SrvTarget]) -> Vec<Record> {
-    let weight = (100 / targets.len()).max(1) as u16;
-    targets
-        .iter()
-        .filter_map(|t| {
-            let target = target_name(zone, name, t.host.as_deref())?;
-            Some(Record::from_rdata(owner.clone(), zone.ttl, RData::SRV(SRV::new(0, weight, t.port, target))))
-        })
-        .collect()
-}
-
-/// The A/AAAA records of every SRV target, complete RRsets (RFC 2782: "the additional data
-/// section ... may contain the A records for the targets").
-fn srv_additionals(
+/// The SRV records of one answer window and, in the additional section, their targets' A and
+/// AAAA records (RFC 2782: "the additional data section ... may contain the A records for the
+/// targets"). CoreDNS's weight rule: the targets of one name share 100, at least 1 each.
+fn srv_rrset(
     zone: &ZoneSettings,
     name: &ClusterName<'_>,
+    owner: &Name,
     entry: &ServiceEntry,
-    targets: &[SrvTarget],
-) -> Vec<Record> {
-    let mut by_target: BTreeMap<Option<&str>, Vec<IpAddr>> = BTreeMap::new();
-    for t in targets {
-        by_target.entry(t.host.as_deref()).or_default();
-    }
-    for (host, ips) in &mut by_target {
-        *ips = match (&entry.service.kind, host) {
-            (ServiceKind::ClusterIp(cluster_ips), None) => cluster_ips.clone(),
-            (_, Some(host)) => entry.endpoints.iter().filter(|e| &*e.host == *host).map(|e| e.ip).collect(),
-            _ => Vec::new(),
-        };
-    }
-    let mut records = Vec::new();
-    for (host, ips) in by_target {
-        let Some(owner) = target_name(zone, name, host) else {
-            continue;
-        };
-        for qtype in [RecordType::A, RecordType::AAAA] {
-            records.extend(address_records(&owner, &ips, qtype, zone.ttl));
+    targets: &SrvTargets<'_>,
+    rotation: usize,
+) -> (Vec<Record>, Vec<Record>) {
+    let weight = (100 / targets.len()).max(1) as u16;
+    let srv = |host: Option<&str>, port: u16| {
+        let target = target_name(zone, name, host)?;
+        Some(Record::from_rdata(owner.clone(), zone.ttl, RData::SRV(SRV::new(0, weight, port, target))))
+    };
+    match targets {
+        SrvTargets::Service(ports) => {
+            let answers = window(ports, rotation).filter_map(|port| srv(None, *port)).collect();
+            let ips = match &entry.service.kind {
+                ServiceKind::ClusterIp(ips) => ips.as_slice(),
+                _ => &[],
+            };
+            (answers, target_addresses(zone, name, None, ips.iter()))
+        }
+        SrvTargets::Endpoints(targets) => {
+            let chosen: Vec<&SrvTarget> = window(targets, rotation).collect();
+            let answers = chosen.iter().filter_map(|t| srv(Some(&t.host), t.port)).collect();
+            let hosts: BTreeSet<&str> = chosen.iter().map(|t| &*t.host).collect();
+            let mut additionals = Vec::new();
+            for host in hosts {
+                let ips = entry.endpoints_named(host).iter().map(|e| &e.ip);
+                additionals.extend(target_addresses(zone, name, Some(host), ips));
+                if additionals.len() >= MAX_SECTION_RECORDS {
+                    break;
+                }
+            }
+            (answers, additionals)
         }
     }
-    records
+}
+
+/// The A records, then the AAAA records, of one SRV target.
+fn target_addresses<'a>(
+    zone: &ZoneSettings,
+    name: &ClusterName<'_>,
+    host: Option<&str>,
+    ips: impl Iterator<Item = &'a IpAddr> + Clone,
+) -> Vec<Record> {
+    let Some(owner) = target_name(zone, name, host) else { return Vec::new() };
+    let v4 = ips.clone().filter(|ip| ip.is_ipv4());
+    let v6 = ips.filter(|ip| ip.is_ipv6());
+    address_records(&owner, v4.chain(v6), zone.ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_window_starts_at_the_rotation_and_holds_what_a_message_can() {
+        let items: Vec<usize> = (0..10).collect();
+        assert_eq!(window(&items, 13).copied().collect::<Vec<_>>(), [3, 4, 5, 6, 7, 8, 9, 0, 1, 2]);
+        let many: Vec<usize> = (0..100_000).collect();
+        let chosen: Vec<usize> = window(&many, 99_999).copied().collect();
+        assert_eq!(chosen.len(), MAX_SECTION_RECORDS);
+        assert_eq!(chosen[..2], [99_999, 0]);
+        assert_eq!(window(&[] as &[usize], 5).count(), 0);
+    }
 }

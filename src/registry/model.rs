@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::object::{ClusterObjects, EndpointSlice, Pod, Service, ServiceKind};
-use super::snapshot::{NamespaceEntry, ReverseTarget, ServiceEntry, ServiceName, Snapshot, served_endpoints};
+use super::snapshot::{NamespaceEntry, ReverseTarget, ServiceEntry, ServiceName, Snapshot};
 
 /// `(namespace, name)`; Namespaces themselves use an empty namespace.
 pub type Key = (String, String);
@@ -260,7 +260,7 @@ impl Model {
         let service = self.services.get(key)?;
         let slices = self.slices_of.get(key).into_iter().flatten();
         let slices = slices.filter_map(|name| self.slices.get(&(key.0.clone(), name.clone())));
-        Some(Arc::new(ServiceEntry { service: service.clone(), endpoints: served_endpoints(service, slices) }))
+        Some(Arc::new(ServiceEntry::new(service.clone(), slices)))
     }
 
     /// The next snapshot: `previous` with every changed entry rebuilt. Serial and sync state

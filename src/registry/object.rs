@@ -66,6 +66,18 @@ pub struct Service {
     pub publish_not_ready: bool,
 }
 
+impl Service {
+    /// The named ports with `protocol` and name `name` (`None`: any), found by binary search:
+    /// `ports` is ordered by protocol, then name.
+    pub fn ports_named(&self, protocol: &str, name: Option<&str>) -> &[NamedPort] {
+        let start =
+            self.ports.partition_point(|p| (p.protocol.as_str(), p.name.as_str()) < (protocol, name.unwrap_or("")));
+        let rest = &self.ports[start..];
+        let end = rest.partition_point(|p| p.protocol == protocol && name.is_none_or(|n| p.name == n));
+        &rest[..end]
+    }
+}
+
 /// One address of an endpoint. An endpoint with several addresses becomes several of these
 /// with the same hostname and condition: DNS answers them the same way, and the common single
 /// address then needs no list of its own.
@@ -162,6 +174,7 @@ impl TryFrom<&core::Service> for Service {
         }
         let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false)
             || is_true(svc.metadata.annotations.as_ref(), TOLERATE_UNREADY_ANNOTATION);
+        ports.sort_by(|a, b| (&a.protocol, &a.name).cmp(&(&b.protocol, &b.name)));
         Ok(Service { namespace, name, kind, ports, publish_not_ready })
     }
 }

@@ -1,11 +1,12 @@
 //! An immutable, indexed view of the cluster: everything one answer needs, found by hash lookups.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
-use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKind};
+use super::object::{ClusterObjects, EndpointSlice, Service, ServiceKind};
 
 /// One published address of a headless Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,20 +15,69 @@ pub struct ServedEndpoint {
     /// The first label of the endpoint's own name: its hostname or its dashed IP. Shared with
     /// the endpoint's PTR target.
     pub host: Arc<str>,
-    /// The named ports of the EndpointSlice the address came from.
-    pub ports: Arc<[NamedPort]>,
 }
 
+/// One SRV record of a headless Service before it is built: an endpoint's name and the port
+/// it serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SrvTarget {
+    pub host: Arc<str>,
+    pub port: u16,
+}
+
+/// The SRV targets of one named port of a headless Service (`_<name>._<protocol>`), ordered by
+/// host, then port, without duplicates (RFC 2181 §5: an RRset holds no record twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrvSet {
+    pub protocol: Box<str>,
+    pub name: Box<str>,
+    pub targets: Box<[SrvTarget]>,
+}
+
+/// A Service as DNS answers it. Everything an answer needs that depends only on the data is
+/// computed here, when the entry is built, so that a query costs what its answer holds and no
+/// more, however many endpoints the Service has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     pub service: Service,
-    /// Headless Services only: published addresses, deduplicated, ordered by IP.
+    /// Headless Services only: published addresses, deduplicated by IP, ordered by host and
+    /// then IP, so that the addresses of one endpoint name are adjacent.
     pub endpoints: Vec<ServedEndpoint>,
+    /// The same addresses by family, ordered by IP: the A and AAAA answers.
+    pub ipv4: Box<[IpAddr]>,
+    pub ipv6: Box<[IpAddr]>,
+    /// Headless Services only: SRV targets per named port, ordered by protocol, then name.
+    pub srv: Box<[SrvSet]>,
 }
 
 impl ServiceEntry {
+    /// The entry of `service`, whose published endpoints (DNS spec §2.4) come from `slices`.
+    pub fn new<'a>(service: Service, slices: impl Iterator<Item = &'a EndpointSlice>) -> ServiceEntry {
+        let (mut endpoints, srv) = published(&service, slices);
+        endpoints.sort_by(|a, b| (&a.host, a.ip).cmp(&(&b.host, b.ip)));
+        let mut ips: Vec<IpAddr> = endpoints.iter().map(|e| e.ip).collect();
+        ips.sort_unstable();
+        let (ipv4, ipv6): (Vec<IpAddr>, Vec<IpAddr>) = ips.into_iter().partition(IpAddr::is_ipv4);
+        ServiceEntry { service, endpoints, ipv4: ipv4.into(), ipv6: ipv6.into(), srv }
+    }
+
     pub fn is_headless(&self) -> bool {
         self.service.kind == ServiceKind::Headless
+    }
+
+    /// The published endpoints named `host`.
+    pub fn endpoints_named(&self, host: &str) -> &[ServedEndpoint] {
+        let start = self.endpoints.partition_point(|e| &*e.host < host);
+        let end = start + self.endpoints[start..].partition_point(|e| &*e.host == host);
+        &self.endpoints[start..end]
+    }
+
+    /// The SRV target sets of the named port `name` (`None`: any) with `protocol`.
+    pub fn srv_sets(&self, protocol: &str, name: Option<&str>) -> &[SrvSet] {
+        let start = self.srv.partition_point(|s| (&*s.protocol, &*s.name) < (protocol, name.unwrap_or("")));
+        let rest = &self.srv[start..];
+        let end = rest.partition_point(|s| &*s.protocol == protocol && name.is_none_or(|name| &*s.name == name));
+        &rest[..end]
     }
 }
 
@@ -106,25 +156,35 @@ impl Snapshot {
 
 /// The addresses a headless Service publishes (DNS spec §2.4): ready ones, or all of them when
 /// the Service publishes not-ready addresses; merged over its slices and deduplicated by IP.
-pub(super) fn served_endpoints<'a>(
+/// With them, the SRV targets of each named port: every published address of a slice serves
+/// that slice's ports.
+fn published<'a>(
     svc: &Service,
     slices: impl Iterator<Item = &'a EndpointSlice>,
-) -> Vec<ServedEndpoint> {
+) -> (Vec<ServedEndpoint>, Box<[SrvSet]>) {
     if svc.kind != ServiceKind::Headless {
-        return Vec::new();
+        return (Vec::new(), Box::default());
     }
     let mut served: BTreeMap<IpAddr, ServedEndpoint> = BTreeMap::new();
+    let mut srv: BTreeMap<(&str, &str), Vec<SrvTarget>> = BTreeMap::new();
     for slice in slices {
-        let ports: Arc<[NamedPort]> = slice.ports.clone().into();
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
             let ip = endpoint.address;
-            served.entry(ip).or_insert_with(|| {
-                let host = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
-                ServedEndpoint { ip, host, ports: ports.clone() }
-            });
+            let Entry::Vacant(vacant) = served.entry(ip) else { continue };
+            let host: Arc<str> = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
+            for port in &slice.ports {
+                let target = SrvTarget { host: host.clone(), port: port.port };
+                srv.entry((&port.protocol, &port.name)).or_default().push(target);
+            }
+            vacant.insert(ServedEndpoint { ip, host });
         }
     }
-    served.into_values().collect()
+    let srv = srv.into_iter().map(|((protocol, name), mut targets)| {
+        targets.sort_unstable();
+        targets.dedup();
+        SrvSet { protocol: protocol.into(), name: name.into(), targets: targets.into() }
+    });
+    (served.into_values().collect(), srv.collect())
 }
 
 /// The label that names an address without a hostname: `10-0-0-1`, or for IPv6 the compressed
@@ -158,6 +218,58 @@ mod tests {
             assert_eq!(dashed_ip(ip), label);
             assert_eq!(parse_dashed_ip(label), Some(ip));
         }
+    }
+
+    fn slice(ports: &[(&str, &str, u16)], endpoints: &[(&str, Option<&str>)]) -> EndpointSlice {
+        use super::super::object::{Endpoint, NamedPort};
+        EndpointSlice {
+            namespace: "ns".into(),
+            name: "s".into(),
+            service: "svc".into(),
+            endpoints: endpoints
+                .iter()
+                .map(|(ip, host)| Endpoint {
+                    address: ip.parse().unwrap(),
+                    hostname: host.map(Into::into),
+                    ready: true,
+                })
+                .collect(),
+            ports: ports
+                .iter()
+                .map(|(protocol, name, port)| NamedPort {
+                    name: name.to_string(),
+                    protocol: protocol.to_string(),
+                    port: *port,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_headless_entry_indexes_names_families_and_srv_targets() {
+        let service = Service {
+            namespace: "ns".into(),
+            name: "svc".into(),
+            kind: ServiceKind::Headless,
+            ports: Vec::new(),
+            publish_not_ready: false,
+        };
+        let one =
+            slice(&[("tcp", "http", 8080), ("udp", "dns", 53)], &[("10.0.0.2", Some("b")), ("fd00::1", Some("a"))]);
+        let two = slice(&[("tcp", "http", 9090)], &[("10.0.0.1", Some("b")), ("10.0.0.2", Some("c"))]);
+        let entry = ServiceEntry::new(service, [one, two].iter());
+        let hosts: Vec<(&str, String)> = entry.endpoints.iter().map(|e| (&*e.host, e.ip.to_string())).collect();
+        assert_eq!(hosts, [("a", "fd00::1".into()), ("b", "10.0.0.1".into()), ("b", "10.0.0.2".into())]);
+        assert_eq!(entry.endpoints_named("b").len(), 2);
+        assert!(entry.endpoints_named("c").is_empty(), "10.0.0.2 came first from the slice naming it b");
+        assert_eq!(&*entry.ipv4, [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2])]);
+        assert_eq!(entry.ipv6.len(), 1);
+        let http = entry.srv_sets("tcp", Some("http"));
+        let targets: Vec<(&str, u16)> = http[0].targets.iter().map(|t| (&*t.host, t.port)).collect();
+        assert_eq!(targets, [("a", 8080), ("b", 8080), ("b", 9090)]);
+        assert_eq!(entry.srv_sets("udp", None).len(), 1);
+        assert!(entry.srv_sets("udp", Some("http")).is_empty());
+        assert!(entry.srv_sets("sctp", None).is_empty());
     }
 
     #[test]

@@ -232,3 +232,41 @@ async fn packets_that_make_the_parser_warn_do_not_flood_the_log() {
     let lines = server.logs().len() - before;
     assert!(lines < 3, "{lines} log lines for 300 packets:\n{}", server.logs().join("\n"));
 }
+
+/// A headless Service `big` with `count` ready endpoints in slices of 1,000, named port `http`.
+fn huge_headless(count: usize) -> String {
+    use std::fmt::Write as _;
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: apps}\n\
+         spec: {clusterIP: None, ports: [{name: http, port: 80}]}\n",
+    );
+    for (slice, start) in (0..count).step_by(1000).enumerate() {
+        write!(
+            yaml,
+            "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+             metadata: {{name: big-{slice}, namespace: apps, labels: {{kubernetes.io/service-name: big}}}}\n\
+             addressType: IPv4\nports: [{{name: http, port: 8080, protocol: TCP}}]\nendpoints:\n"
+        )
+        .unwrap();
+        for i in start..count.min(start + 1000) {
+            writeln!(yaml, "- addresses: [10.{}.{}.{}]", 1 + i / 65536, i / 256 % 256, i % 256).unwrap();
+        }
+    }
+    yaml
+}
+
+#[tokio::test]
+async fn srv_queries_for_a_huge_headless_service_do_not_stall_other_queries() {
+    let mut files = fixture::files();
+    let huge = huge_headless(30_000);
+    files.push(("huge.yaml", huge.as_str()));
+    let server = DnsServer::start(&files, &["--udp-workers", "1"]);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let srv = query_message("_http._tcp.big.apps.svc.cluster.local.", RecordType::SRV, None).to_vec().unwrap();
+    for _ in 0..3 {
+        socket.send_to(&srv, server.addr).unwrap();
+    }
+    // Answered after the three SRV queries by the same worker, within the client's timeout.
+    let web = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(web.answers.len(), 1);
+}
