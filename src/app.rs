@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -84,6 +85,38 @@ pub async fn source(cli: &Cli) -> Result<Source, ConnectError> {
     connect::api_config(cli.kubeconfig.clone(), cli.context.clone()).await.map(|c| Source::Api(Box::new(c)))
 }
 
+/// The signals clusterdns acts on, installed before anything else: the default action of each
+/// ends the process, and they can arrive at any time, start-up included.
+pub struct Signals {
+    /// Reload the configuration.
+    pub hangup: Signal,
+    pub stop: StopSignals,
+}
+
+/// SIGTERM and SIGINT: shut down.
+pub struct StopSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    /// Must be called inside the tokio runtime.
+    pub fn install() -> std::io::Result<Signals> {
+        let stop =
+            StopSignals { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? };
+        Ok(Signals { hangup: signal(SignalKind::hangup())?, stop })
+    }
+}
+
+impl StopSignals {
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
 /// Runs until SIGTERM or SIGINT, then shuts down in order: unready, lameduck (still
 /// answering), stop taking queries, finish those taken, exit.
 pub async fn run(
@@ -92,7 +125,9 @@ pub async fn run(
     source: Source,
     listeners: Vec<Listener>,
     logs: LogControl,
+    signals: Signals,
 ) -> anyhow::Result<()> {
+    let Signals { hangup, stop: mut stop_signals } = signals;
     let metrics = Arc::new(Metrics::new());
     let (registry, mut writer) = Registry::new();
     let forwarder = forwarder(&cli, metrics.clone()).map(Arc::new);
@@ -179,9 +214,9 @@ pub async fn run(
         logs,
         make_forwarder: Box::new(move |cli: &Cli| forwarder_for(cli, metrics.clone())),
     };
-    tokio::spawn(reload::watch(arguments.original, arguments.file.clone(), cli.clone(), live));
+    tokio::spawn(reload::watch(hangup, arguments.original, arguments.file.clone(), cli.clone(), live));
 
-    let signal = shutdown_signal().await;
+    let signal = stop_signals.recv().await;
     readiness.stop();
     info!(signal, lameduck = ?cli.lameduck, "shutting down: unready now, still answering during the lameduck period");
     tokio::time::sleep(cli.lameduck).await;
@@ -189,18 +224,23 @@ pub async fn run(
     let deadline = tokio::time::Instant::now() + cli.shutdown_timeout;
     stop.store(true, Ordering::Relaxed);
     let _ = stop_tcp.send(true);
-    for worker in udp_workers {
-        let _ = tokio::task::spawn_blocking(move || worker.join()).await;
-    }
-    for server in tcp_servers {
-        let _ = tokio::time::timeout_at(deadline, server).await;
-    }
-    while in_flight.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let unfinished = in_flight.load(Ordering::Relaxed);
-    if unfinished > 0 {
-        warn!(unfinished, "shutdown timeout reached with forwarded queries still in flight");
+    let finish = async {
+        for worker in udp_workers {
+            let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+        }
+        for server in tcp_servers {
+            let _ = server.await;
+        }
+        while in_flight.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    // A hard bound: what has not finished by the deadline is dropped when the process exits.
+    if tokio::time::timeout_at(deadline, finish).await.is_err() {
+        warn!(
+            forwarded_in_flight = in_flight.load(Ordering::Relaxed),
+            "shutdown timeout reached; exiting with queries unfinished"
+        );
     }
     info!("stopped");
     Ok(())
@@ -238,13 +278,4 @@ fn forwarder_for(cli: &Cli, metrics: Arc<Metrics>) -> Option<Forwarder> {
         },
         metrics,
     ))
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-    }
 }

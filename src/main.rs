@@ -5,6 +5,12 @@ use clusterdns::config::{Cli, EXIT_USAGE};
 use clusterdns::{config_file, telemetry};
 
 fn main() {
+    // Signals first: SIGHUP, SIGTERM and SIGINT end a process that has no handler for them.
+    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
+    let signals = {
+        let _context = runtime.enter();
+        app::Signals::install().expect("signal handlers install")
+    };
     let arguments = match config_file::merge(std::env::args_os().collect()) {
         Ok(arguments) => arguments,
         Err(message) => {
@@ -41,7 +47,6 @@ fn main() {
         return;
     }
     let logs = telemetry::init(cli.log_format, &cli.log_filter());
-    let runtime = tokio::runtime::Runtime::new().expect("the tokio runtime starts");
     let source = match runtime.block_on(app::source(&cli)) {
         Ok(source) => source,
         Err(e) => {
@@ -51,8 +56,11 @@ fn main() {
     };
     let result = runtime.block_on(async {
         let listeners = app::bind(&cli.listen, cli.udp_workers()).await?;
-        app::run(cli, arguments, source, listeners, logs).await
+        app::run(cli, arguments, source, listeners, logs, signals).await
     });
+    // The shutdown deadline has passed: work still running (a blocked thread, a query in
+    // flight) is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::ZERO);
     if let Err(e) = result {
         tracing::error!("{e:#}");
         std::process::exit(1);

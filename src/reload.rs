@@ -53,11 +53,14 @@ pub struct Live {
 }
 
 /// Watches for SIGHUP and changes of the configuration file, forever.
-pub async fn watch(argv: Vec<std::ffi::OsString>, file: Option<PathBuf>, mut current: Cli, live: Live) {
-    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        error!("cannot listen for SIGHUP; configuration reload is off");
-        return;
-    };
+/// A SIGHUP that arrived before this runs (during start-up) is acted on at once.
+pub async fn watch(
+    mut hangup: tokio::signal::unix::Signal,
+    argv: Vec<std::ffi::OsString>,
+    file: Option<PathBuf>,
+    mut current: Cli,
+    live: Live,
+) {
     let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut stamp: Option<SystemTime> = file.as_ref().and_then(modified);
     loop {

@@ -29,6 +29,9 @@ const STOP_POLL: Duration = Duration::from_millis(200);
 const RECEIVE_BUFFER: usize = 4 << 20;
 /// Larger datagrams are cut here; hickory's own UDP server reads the same size.
 const MAX_DATAGRAM: usize = 4096;
+/// After the stop, queries already queued are answered for at most this long: under a flood
+/// the queue never empties, and shutdown has a deadline.
+const DRAIN_FOR: Duration = Duration::from_millis(500);
 
 /// Binds one UDP socket; `shared` sockets let several workers bind the same address.
 pub fn bind(address: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
@@ -76,9 +79,12 @@ impl Worker {
                 }
             }
         }
-        // Queries that arrived before the stop are still answered.
+        // Queries that arrived before the stop are still answered, for a bounded time.
+        let drain_until = std::time::Instant::now() + DRAIN_FOR;
         if socket.set_nonblocking(true).is_ok() {
-            while let Ok(count) = batch.receive(socket) {
+            while std::time::Instant::now() < drain_until
+                && let Ok(count) = batch.receive(socket)
+            {
                 self.answer(socket, &mut batch, count);
             }
         }

@@ -87,7 +87,7 @@ async fn sighup_reloads_and_restart_only_keys_are_named() {
     let (_dir, path) = config("ttl = 42\n");
     let server = DnsServer::start(&fixture::files(), &["--config", &path]);
     std::fs::write(&path, "ttl = 42\nudp-workers = 3\n").unwrap();
-    std::process::Command::new("kill").args(["-HUP", &server.pid().to_string()]).status().unwrap();
+    server.signal("HUP");
     let warned = server.expect_log("takes effect after a restart", Duration::from_secs(10));
     assert!(warned.contains("udp-workers"), "{warned}");
 }

@@ -69,14 +69,28 @@ impl DnsServer {
 
     /// Serves what the test API server holds, through a kubeconfig that points at it.
     pub fn start_api(api: &crate::apiserver::ApiServer, args: &[&str]) -> DnsServer {
+        let server = Self::start_api_bound(api, args);
+        server.wait_for_log("serving the cluster zone", START_TIMEOUT).expect("cluster zone served");
+        server
+    }
+
+    /// Like [`Self::start_api`], but returns once the sockets are bound, while start-up may
+    /// still be waiting for the first list.
+    pub fn start_api_bound(api: &crate::apiserver::ApiServer, args: &[&str]) -> DnsServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = api.kubeconfig_arg();
         let mut all_args = vec!["--kubeconfig", kubeconfig.as_str(), "--listen", "127.0.0.1:0"];
         all_args.extend_from_slice(args);
-        Self::spawn(dir, &all_args)
+        Self::spawn_bound(dir, &all_args)
     }
 
     fn spawn(dir: tempfile::TempDir, args: &[&str]) -> DnsServer {
+        let server = Self::spawn_bound(dir, args);
+        server.wait_for_log("serving the cluster zone", START_TIMEOUT).expect("cluster zone served");
+        server
+    }
+
+    fn spawn_bound(dir: tempfile::TempDir, args: &[&str]) -> DnsServer {
         // Never forward to the machine's resolvers: only to upstreams a test starts on loopback.
         let no_system_upstreams: &[&str] =
             if args.contains(&"--resolv-conf") { &[] } else { &["--resolv-conf", "/dev/null"] };
@@ -106,7 +120,6 @@ impl DnsServer {
         let line = server.wait_for_log("listening for UDP on ", START_TIMEOUT);
         let line = line.unwrap_or_else(|| panic!("clusterdns did not start; logs:\n{}", server.logs().join("\n")));
         server.addr = line.rsplit(' ').next().unwrap().parse().expect("address in the listening line");
-        server.wait_for_log("serving the cluster zone", START_TIMEOUT).expect("cluster zone served");
         server
     }
 
@@ -160,7 +173,12 @@ impl DnsServer {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        self.signal("TERM");
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`...).
+    pub fn signal(&self, name: &str) {
+        Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill");
     }
 
     /// Waits for the process to exit: its exit code, or `None` if it is still running at `timeout`.

@@ -10,6 +10,7 @@ use hickory_net::proto::rr::{Name, RecordType};
 use crate::apiserver::ApiServer;
 use crate::fixture;
 use crate::harness::DnsServer;
+use crate::upstream::Upstream;
 
 #[tokio::test]
 async fn health_is_up_at_once_and_ready_only_after_the_sync() {
@@ -118,4 +119,77 @@ async fn sigterm_under_load_goes_unready_keeps_answering_then_exits_zero() {
     assert!(server.wait_exit(Duration::from_millis(100)).is_none(), "the lameduck period outlasted the load");
     assert_eq!(server.wait_exit(Duration::from_secs(15)), Some(0));
     server.expect_log("stopped", Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn sighup_during_start_up_is_a_reload_not_the_end_of_the_process() {
+    let api = ApiServer::start();
+    api.hold_lists(true);
+    let mut server = DnsServer::start_api_bound(&api, &["--startup-timeout", "20s"]);
+    // Start-up is waiting for the first list.
+    server.signal("HUP");
+    api.hold_lists(false);
+    server.expect_log("serving the cluster zone", Duration::from_secs(20));
+    assert_eq!(server.wait_exit(Duration::from_millis(200)), None, "still running");
+    server.expect_log("configuration reloaded", Duration::from_secs(5));
+}
+
+/// UDP queries as fast as `threads` threads can send them, until `stop`.
+fn flood(server: std::net::SocketAddr, name: &'static str, threads: usize, stop: Arc<AtomicBool>) {
+    for _ in 0..threads {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut message = Message::query();
+            message.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+            let packet = message.to_vec().unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                let _ = socket.send_to(&packet, server);
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn shutdown_ends_by_its_deadline_under_a_flood_with_queries_stuck_upstream() {
+    let upstream = Upstream::start(1);
+    upstream.set_silent(true);
+    let upstream_arg = upstream.arg();
+    let args = [
+        "--upstream",
+        upstream_arg.as_str(),
+        "--upstream-timeout",
+        "60s",
+        "--lameduck",
+        "500ms",
+        "--shutdown-timeout",
+        "1s",
+    ];
+    let mut server = DnsServer::start(&fixture::files(), &args);
+    // A forwarded query that will not be answered for a minute, over TCP and over UDP...
+    let (addr, stuck) = (server.addr, Arc::new(AtomicBool::new(false)));
+    let tcp = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut message = Message::query();
+        message.add_query(Query::query(Name::from_ascii("slow.example.").unwrap(), RecordType::A));
+        let query = message.to_vec().unwrap();
+        let mut framed = (query.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&query);
+        stream.write_all(&framed).unwrap();
+        let _ = stream.read(&mut [0u8; 512]);
+    });
+    // ...and a flood that never lets the receive queue empty.
+    flood(addr, "slow.example.", 1, stuck.clone());
+    flood(addr, "nope.apps.svc.cluster.local.", 2, stuck.clone());
+    while upstream.asked("slow.example.", "tcp") + upstream.asked("slow.example.", "udp") == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.terminate();
+    // lameduck 0.5 s + shutdown-timeout 1 s, with room for a slow machine.
+    let exit = server.wait_exit(Duration::from_secs(6));
+    stuck.store(true, Ordering::Relaxed);
+    assert_eq!(exit, Some(0), "{}", server.logs().join("\n"));
+    server.expect_log("shutdown timeout reached", Duration::from_secs(1));
+    let _ = tcp.join();
 }
