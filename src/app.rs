@@ -145,9 +145,13 @@ pub async fn run(
         };
         tokio::spawn(admin.serve(listener));
     }
+    let incomplete = match source {
+        Source::Manifests(_) => "the manifests could not all be read yet",
+        Source::Api(_) => "no complete list from the API yet",
+    };
     match source {
         Source::Manifests(paths) => {
-            let mut source = ManifestSource::new(paths);
+            let mut source = ManifestSource::new(paths, cli.manifest_max_size);
             source.refresh();
             manifests::publish(&source, &mut writer);
             tokio::spawn(source.watch(writer));
@@ -167,8 +171,7 @@ pub async fn run(
         }
     }
     if !registry.wait_synced(cli.startup_timeout).await {
-        warn!(timeout = ?cli.startup_timeout,
-            "no complete list from the API yet; answering anyway: names not yet known get SERVFAIL until it arrives");
+        warn!(timeout = ?cli.startup_timeout, "{incomplete}; answering anyway: names not yet known get SERVFAIL until it is");
     }
 
     let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);

@@ -50,6 +50,11 @@ pub struct Cli {
     #[arg(long = "manifests", env = "CLUSTERDNS_MANIFESTS", value_delimiter = ',', value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
 
+    /// Manifest files larger than this are not read (they are logged and skipped): a whole-cluster
+    /// dump is about 1.5 kB per object. Bytes, or with a suffix: `Ki`, `Mi`, `Gi`.
+    #[arg(long = "manifest-max-size", env = "CLUSTERDNS_MANIFEST_MAX_SIZE", value_name = "SIZE", default_value = "256Mi", value_parser = parse_size)]
+    pub manifest_max_size: u64,
+
     /// Kubeconfig for the Kubernetes API (default: the pod's service account, then
     /// $KUBECONFIG, then ~/.kube/config).
     #[arg(long = "kubeconfig", env = "CLUSTERDNS_KUBECONFIG", value_name = "PATH", conflicts_with = "manifests")]
@@ -221,6 +226,20 @@ fn parse_stub(s: &str) -> Result<(Name, Vec<SocketAddr>), String> {
     Ok((domain, addresses))
 }
 
+/// `512`, `64Ki`, `256Mi`, `1Gi`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let factor: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return Err(format!("{s:?} is not a size (like 4096, 64Ki, 256Mi, 1Gi)")),
+    };
+    number.parse::<u64>().ok().and_then(|n| n.checked_mul(factor)).ok_or_else(|| format!("{s:?} is not a size"))
+}
+
 fn parse_positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -262,6 +281,7 @@ impl Cli {
         let mut out = String::new();
         let mut line = |key: &str, value: String| out.push_str(&format!("{key} = {value}\n"));
         line("manifests", paths(&self.manifests));
+        line("manifest-max-size", self.manifest_max_size.to_string());
         if let Some(k) = &self.kubeconfig {
             line("kubeconfig", format!("{:?}", k.display().to_string()));
         }

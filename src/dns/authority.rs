@@ -119,7 +119,7 @@ mod tests {
 
     use super::*;
     use crate::config::PodMode;
-    use crate::source::manifests::parse_manifests;
+    use crate::source::documents;
 
     const CLUSTER: &str = r#"
 apiVersion: v1
@@ -148,9 +148,9 @@ endpoints:
 "#;
 
     fn authority() -> Authority {
-        let objects = parse_manifests(Path::new("cluster.yaml"), CLUSTER).unwrap();
+        let objects = documents::parse(Path::new("cluster.yaml"), CLUSTER.as_bytes(), CLUSTER.len() as u64).unwrap();
         let (registry, mut writer) = Registry::new();
-        writer.replace(&objects);
+        writer.replace(&objects.objects, true);
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
         Authority::new(Arc::new(ArcSwap::from_pointee(zone)), registry, Zones::default())
     }

@@ -26,7 +26,7 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
             if q.qtype != RecordType::PTR && !any {
                 return Answer::no_data(soa());
             }
-            let records = targets
+            let records: Vec<Record> = targets
                 .iter()
                 .filter_map(|t| {
                     let mut labels = Vec::with_capacity(4);
@@ -36,7 +36,8 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
                 })
                 .map(|target| Record::from_rdata(q.name.clone(), zone.ttl, RData::PTR(PTR(target))))
                 .collect();
-            Answer::records(records, Vec::new())
+            // A target too long to be a name (a long zone) leaves nothing: NODATA, with its SOA.
+            if records.is_empty() { Answer::no_data(soa()) } else { Answer::records(records, Vec::new()) }
         }
         ReverseName::Prefix(range) if snapshot.has_reverse_in(range.clone()) => Answer::no_data(soa()),
         ReverseName::Prefix(_) | ReverseName::Nonexistent => Answer { fallthrough: true, ..Answer::nx_domain(soa()) },

@@ -57,10 +57,11 @@ impl Registry {
 }
 
 impl RegistryWriter {
-    /// Replaces the whole view of the cluster with a complete one and publishes it.
-    pub fn replace(&mut self, objects: &ClusterObjects) -> bool {
+    /// Replaces the whole view of the cluster and publishes it; `synced` says whether it is
+    /// complete.
+    pub fn replace(&mut self, objects: &ClusterObjects, synced: bool) -> bool {
         self.model.replace_all(objects);
-        self.publish(true)
+        self.publish(synced)
     }
 
     /// The model, to change before the next [`Self::publish`].
@@ -84,6 +85,17 @@ impl RegistryWriter {
         }
         self.current.store(Arc::new(next));
         true
+    }
+}
+
+/// Gives freed heap back to the system. A list or a large manifest decodes many objects at
+/// once and frees them again; glibc keeps that memory unless asked, and resident memory would
+/// stay at the load's peak.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -25,8 +25,12 @@ pub enum ObjectError {
     MissingField { field: &'static str },
     #[error("{field}: {value:?} is not a valid IP address")]
     BadIp { field: &'static str, value: String },
+    #[error("{field}: {value:?} is an IPv4-mapped IPv6 address, which Kubernetes does not allow")]
+    MappedIp { field: &'static str, value: String },
     #[error("{field}: {value:?} is not a valid DNS name")]
     BadName { field: &'static str, value: String },
+    #[error("{field}: {value:?} is not a valid {rule}")]
+    BadLabel { field: &'static str, value: String, rule: &'static str },
     #[error("{field}: port {value} is out of range 1..=65535")]
     BadPort { field: &'static str, value: i32 },
     #[error("addressType {0:?} is not IPv4 or IPv6")]
@@ -125,16 +129,81 @@ impl ClusterObjects {
     }
 }
 
-fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<String, ObjectError> {
+/// A converted object, and the parts of it that were left out because DNS cannot use them
+/// (an endpoint with a bad address, a port out of range): one bad field drops that part, not
+/// the object.
+#[derive(Debug)]
+pub struct Trimmed<T> {
+    pub object: T,
+    pub skipped: Vec<ObjectError>,
+}
+
+type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+fn name_of(meta: &Meta) -> Result<String, ObjectError> {
     meta.name.clone().filter(|n| !n.is_empty()).ok_or(ObjectError::MissingName)
 }
 
-fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
-    meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
+/// A Service's name as Kubernetes validates it (a DNS-1035 label), since it is a DNS label.
+fn service_name_of(meta: &Meta) -> Result<String, ObjectError> {
+    let name = name_of(meta)?;
+    dns1035_label("metadata.name", &name)?;
+    Ok(name)
 }
 
+fn namespace_of(meta: &Meta) -> Result<String, ObjectError> {
+    let namespace = meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    dns1123_label("metadata.namespace", &namespace)?;
+    Ok(namespace)
+}
+
+/// Kubernetes' DNS-1123 label (namespaces, endpoint hostnames): lower-case letters, digits and
+/// `-`, beginning and ending with a letter or digit, at most 63 characters.
+fn dns1123_label(field: &'static str, value: &str) -> Result<(), ObjectError> {
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let bytes = value.as_bytes();
+    let valid = !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(|&c| alnum(c) || c == b'-')
+        && alnum(bytes[0])
+        && alnum(bytes[bytes.len() - 1]);
+    if valid { Ok(()) } else { Err(ObjectError::BadLabel { field, value: value.to_string(), rule: "DNS-1123 label" }) }
+}
+
+/// Kubernetes' DNS-1035 label (Service names): a DNS-1123 label that begins with a letter.
+fn dns1035_label(field: &'static str, value: &str) -> Result<(), ObjectError> {
+    let bad = || ObjectError::BadLabel { field, value: value.to_string(), rule: "DNS-1035 label" };
+    dns1123_label(field, value).map_err(|_| bad())?;
+    if value.as_bytes()[0].is_ascii_lowercase() { Ok(()) } else { Err(bad()) }
+}
+
+/// Kubernetes' IANA service name (port names, the `_<port>` label of SRV names): at most 15
+/// lower-case letters, digits and `-`, with a letter, no `--`, not beginning or ending in `-`.
+fn port_name(field: &'static str, value: &str) -> Result<String, ObjectError> {
+    let name = value.to_ascii_lowercase();
+    let bytes = name.as_bytes();
+    let valid = (1..=15).contains(&bytes.len())
+        && bytes.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && bytes.iter().any(u8::is_ascii_lowercase)
+        && !name.contains("--")
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(name)
+    } else {
+        Err(ObjectError::BadLabel { field, value: value.to_string(), rule: "IANA service name" })
+    }
+}
+
+/// An address DNS can publish. IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are refused, as
+/// Kubernetes refuses them: the same host would answer A and AAAA queries differently.
 fn parse_ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
-    value.parse().map_err(|_| ObjectError::BadIp { field, value: value.to_string() })
+    match value.parse::<IpAddr>().map_err(|_| ObjectError::BadIp { field, value: value.to_string() })? {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+            Err(ObjectError::MappedIp { field, value: value.to_string() })
+        }
+        ip => Ok(ip),
+    }
 }
 
 fn parse_port(field: &'static str, value: i32) -> Result<u16, ObjectError> {
@@ -148,34 +217,50 @@ fn named_port(
     protocol: Option<&String>,
     port: i32,
 ) -> Result<Option<NamedPort>, ObjectError> {
+    let Some(name) = name.filter(|n| !n.is_empty()) else { return Ok(None) };
     let port = parse_port(field, port)?;
-    Ok(name.filter(|n| !n.is_empty()).map(|name| NamedPort {
-        name: name.to_ascii_lowercase(),
-        protocol: protocol.map_or("tcp".to_string(), |p| p.to_ascii_lowercase()),
-        port,
-    }))
+    let name = port_name("ports[].name", name)?;
+    let protocol = protocol.map_or("tcp".to_string(), |p| p.to_ascii_lowercase());
+    Ok(Some(NamedPort { name, protocol, port }))
 }
 
 fn is_true(annotations: Option<&BTreeMap<String, String>>, key: &str) -> bool {
     annotations.and_then(|a| a.get(key)).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-impl TryFrom<&core::Service> for Service {
-    type Error = ObjectError;
+/// Runs `convert` on every item, keeping the good results and the errors apart.
+fn each<I, T>(
+    items: impl IntoIterator<Item = I>,
+    skipped: &mut Vec<ObjectError>,
+    convert: impl Fn(I) -> Result<T, ObjectError>,
+) -> Vec<T> {
+    let mut kept = Vec::new();
+    for item in items {
+        match convert(item) {
+            Ok(value) => kept.push(value),
+            Err(error) => skipped.push(error),
+        }
+    }
+    kept
+}
 
-    fn try_from(svc: &core::Service) -> Result<Self, ObjectError> {
-        let name = name_of(&svc.metadata)?;
-        let namespace = namespace_of(&svc.metadata);
+impl Service {
+    /// The Service DNS answers for `svc`; bad ports are left out.
+    pub fn trim(svc: &core::Service) -> Result<Trimmed<Service>, ObjectError> {
+        let name = service_name_of(&svc.metadata)?;
+        let namespace = namespace_of(&svc.metadata)?;
         let spec = svc.spec.as_ref().ok_or(ObjectError::MissingField { field: "spec" })?;
         let kind = service_kind(spec)?;
-        let mut ports = Vec::new();
-        for p in spec.ports.iter().flatten() {
-            ports.extend(named_port("spec.ports[].port", p.name.as_ref(), p.protocol.as_ref(), p.port)?);
-        }
+        let mut skipped = Vec::new();
+        let ports = spec.ports.iter().flatten();
+        let ports = each(ports, &mut skipped, |p| {
+            named_port("spec.ports[].port", p.name.as_ref(), p.protocol.as_ref(), p.port)
+        });
+        let mut ports: Vec<NamedPort> = ports.into_iter().flatten().collect();
+        ports.sort_by(|a, b| (&a.protocol, &a.name).cmp(&(&b.protocol, &b.name)));
         let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false)
             || is_true(svc.metadata.annotations.as_ref(), TOLERATE_UNREADY_ANNOTATION);
-        ports.sort_by(|a, b| (&a.protocol, &a.name).cmp(&(&b.protocol, &b.name)));
-        Ok(Service { namespace, name, kind, ports, publish_not_ready })
+        Ok(Trimmed { object: Service { namespace, name, kind, ports, publish_not_ready }, skipped })
     }
 }
 
@@ -214,12 +299,11 @@ fn external_name(target: &str) -> Result<Name, ObjectError> {
     Ok(name)
 }
 
-impl TryFrom<&discovery::EndpointSlice> for EndpointSlice {
-    type Error = ObjectError;
-
-    fn try_from(slice: &discovery::EndpointSlice) -> Result<Self, ObjectError> {
+impl EndpointSlice {
+    /// The endpoints DNS answers with from `slice`; a bad endpoint or port is left out.
+    pub fn trim(slice: &discovery::EndpointSlice) -> Result<Trimmed<EndpointSlice>, ObjectError> {
         let name = name_of(&slice.metadata)?;
-        let namespace = namespace_of(&slice.metadata);
+        let namespace = namespace_of(&slice.metadata)?;
         let service = slice
             .metadata
             .labels
@@ -231,61 +315,113 @@ impl TryFrom<&discovery::EndpointSlice> for EndpointSlice {
         let family = match slice.address_type.as_str() {
             "IPv4" => "IPv4",
             "IPv6" => "IPv6",
-            "" => {
-                return Err(ObjectError::MissingField { field: "addressType" });
-            }
+            "" => return Err(ObjectError::MissingField { field: "addressType" }),
             other => return Err(ObjectError::BadAddressType(other.to_string())),
         };
-        let mut endpoints = Vec::with_capacity(slice.endpoints.len());
-        for e in &slice.endpoints {
-            add_endpoint(e, family, &mut endpoints)?;
-        }
-        let mut ports = Vec::new();
-        for p in slice.ports.iter().flatten() {
-            let Some(port) = p.port else { continue };
-            ports.extend(named_port("ports[].port", p.name.as_ref(), p.protocol.as_ref(), port)?);
-        }
-        Ok(EndpointSlice { namespace, name, service, endpoints, ports })
+        let mut skipped = Vec::new();
+        let endpoints = each(&slice.endpoints, &mut skipped, |e| endpoint(e, family));
+        let endpoints = endpoints.into_iter().flatten().collect();
+        let ports = slice.ports.iter().flatten().filter_map(|p| Some((p, p.port?)));
+        let ports = each(ports, &mut skipped, |(p, port)| {
+            named_port("ports[].port", p.name.as_ref(), p.protocol.as_ref(), port)
+        });
+        let ports = ports.into_iter().flatten().collect();
+        Ok(Trimmed { object: EndpointSlice { namespace, name, service, endpoints, ports }, skipped })
     }
 }
 
-fn add_endpoint(e: &discovery::Endpoint, family: &'static str, out: &mut Vec<Endpoint>) -> Result<(), ObjectError> {
+/// Every address of one endpoint, or why the endpoint cannot be used.
+fn endpoint(e: &discovery::Endpoint, family: &'static str) -> Result<Vec<Endpoint>, ObjectError> {
     let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-    let hostname: Option<Box<str>> =
-        e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase().into());
+    let hostname = e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
+    if let Some(hostname) = &hostname {
+        dns1123_label("endpoints[].hostname", hostname)?;
+    }
+    let hostname: Option<Box<str>> = hostname.map(Into::into);
+    let mut addresses = Vec::with_capacity(e.addresses.len());
     for address in &e.addresses {
         let address = parse_ip("endpoints[].addresses", address)?;
         if address.is_ipv4() != (family == "IPv4") {
             return Err(ObjectError::WrongFamily { address, address_type: family });
         }
-        out.push(Endpoint { address, hostname: hostname.clone(), ready });
+        addresses.push(Endpoint { address, hostname: hostname.clone(), ready });
     }
-    Ok(())
+    Ok(addresses)
 }
 
-impl TryFrom<&core::Pod> for Pod {
-    type Error = ObjectError;
-
-    /// Pods that have finished (`Succeeded`, `Failed`) keep no IPs: their addresses may be reused.
-    fn try_from(pod: &core::Pod) -> Result<Self, ObjectError> {
+impl Pod {
+    /// A Pod's IPs. Pods that have finished (`Succeeded`, `Failed`) keep none: their addresses
+    /// may be reused. A bad address is left out.
+    pub fn trim(pod: &core::Pod) -> Result<Trimmed<Pod>, ObjectError> {
         let name = name_of(&pod.metadata)?;
-        let namespace = namespace_of(&pod.metadata);
+        let namespace = namespace_of(&pod.metadata)?;
         let status = pod.status.as_ref();
         let finished = matches!(status.and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+        let mut skipped = Vec::new();
         let mut ips = Vec::new();
         if !finished && let Some(status) = status {
-            for ip in status.pod_ips.iter().flatten() {
-                ips.push(parse_ip("status.podIPs", &ip.ip)?);
-            }
+            ips = each(status.pod_ips.iter().flatten(), &mut skipped, |ip| parse_ip("status.podIPs", &ip.ip));
             if let (true, Some(ip)) = (ips.is_empty(), status.pod_ip.as_ref()) {
-                ips.push(parse_ip("status.podIP", ip)?);
+                ips = each([ip], &mut skipped, |ip| parse_ip("status.podIP", ip));
             }
         }
-        Ok(Pod { namespace, name, ips })
+        Ok(Trimmed { object: Pod { namespace, name, ips }, skipped })
     }
 }
 
 /// The name of a Namespace object.
 pub fn namespace_name(ns: &core::Namespace) -> Result<String, ObjectError> {
-    name_of(&ns.metadata)
+    let name = name_of(&ns.metadata)?;
+    dns1123_label("metadata.name", &name)?;
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_kubernetes_rules() {
+        for ok in ["web", "a", "web-2", "0ab"] {
+            assert!(dns1123_label("f", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Web", "a.b", "-a", "a-", &"a".repeat(64), "a_b"] {
+            assert!(dns1123_label("f", bad).is_err(), "{bad}");
+        }
+        assert!(dns1035_label("f", "0ab").is_err(), "a Service name begins with a letter");
+        assert!(dns1035_label("f", "web-upper").is_ok());
+        assert_eq!(port_name("f", "HTTP"), Ok("http".to_string()));
+        for bad in ["8080", "a--b", "-a", &"a".repeat(16)] {
+            assert!(port_name("f", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_addresses_are_refused() {
+        assert!(parse_ip("f", "::ffff:10.0.0.1").is_err());
+        assert!(parse_ip("f", "fd00::1").is_ok());
+        assert!(parse_ip("f", "10.0.0.1").is_ok());
+    }
+
+    #[test]
+    fn one_bad_endpoint_drops_that_endpoint_not_the_slice() {
+        let slice: discovery::EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "namespace": "apps", "labels": {SERVICE_NAME_LABEL: "db"}},
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.0.0.1"]},
+                {"addresses": ["10.0.0.300"]},
+                {"addresses": ["10.0.0.3"], "hostname": "x".repeat(70)},
+                {"addresses": ["10.0.0.4"], "hostname": "db-0"}
+            ],
+            "ports": [{"name": "http", "port": 80}, {"name": "bad", "port": 70000}]
+        }))
+        .unwrap();
+        let trimmed = EndpointSlice::trim(&slice).unwrap();
+        let kept: Vec<String> = trimmed.object.endpoints.iter().map(|e| e.address.to_string()).collect();
+        assert_eq!(kept, ["10.0.0.1", "10.0.0.4"]);
+        assert_eq!(trimmed.object.ports.len(), 1);
+        assert_eq!(trimmed.skipped.len(), 3, "{:?}", trimmed.skipped);
+        assert!(trimmed.skipped[0].to_string().contains("endpoints[].addresses"));
+    }
 }

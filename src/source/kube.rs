@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::metrics::Metrics;
 use crate::registry::RegistryWriter;
 use crate::registry::model::{Key, Kind, Object};
-use crate::registry::object::{self, EndpointSlice, ObjectError, Pod, Service};
+use crate::registry::object::{self, EndpointSlice, ObjectError, Pod, Service, Trimmed};
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
@@ -133,20 +133,22 @@ fn key<K: Resource>(obj: &K, kind: Kind) -> Key {
     (namespace, obj.name_any())
 }
 
-fn trim_service(svc: &core::Service) -> Result<Object, ObjectError> {
-    Service::try_from(svc).map(Object::Service)
+type Trim<K> = fn(&K) -> Result<Trimmed<Object>, ObjectError>;
+
+fn trim_service(svc: &core::Service) -> Result<Trimmed<Object>, ObjectError> {
+    Service::trim(svc).map(|t| Trimmed { object: Object::Service(t.object), skipped: t.skipped })
 }
 
-fn trim_slice(slice: &discovery::EndpointSlice) -> Result<Object, ObjectError> {
-    EndpointSlice::try_from(slice).map(Object::EndpointSlice)
+fn trim_slice(slice: &discovery::EndpointSlice) -> Result<Trimmed<Object>, ObjectError> {
+    EndpointSlice::trim(slice).map(|t| Trimmed { object: Object::EndpointSlice(t.object), skipped: t.skipped })
 }
 
-fn trim_namespace(ns: &core::Namespace) -> Result<Object, ObjectError> {
-    object::namespace_name(ns).map(Object::Namespace)
+fn trim_namespace(ns: &core::Namespace) -> Result<Trimmed<Object>, ObjectError> {
+    object::namespace_name(ns).map(|name| Trimmed { object: Object::Namespace(name), skipped: Vec::new() })
 }
 
-fn trim_pod(pod: &core::Pod) -> Result<Object, ObjectError> {
-    Pod::try_from(pod).map(Object::Pod)
+fn trim_pod(pod: &core::Pod) -> Result<Trimmed<Object>, ObjectError> {
+    Pod::trim(pod).map(|t| Trimmed { object: Object::Pod(t.object), skipped: t.skipped })
 }
 
 fn spawn_watch<K>(
@@ -154,7 +156,7 @@ fn spawn_watch<K>(
     config: watcher::Config,
     kind: Kind,
     watch: usize,
-    trim: fn(&K) -> Result<Object, ObjectError>,
+    trim: Trim<K>,
     tx: mpsc::Sender<Change>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
@@ -164,12 +166,19 @@ fn spawn_watch<K>(
         while let Some(event) = events.next().await {
             let arrived = Instant::now();
             let trimmed = |obj: &K| {
-                trim(obj)
-                    .inspect_err(|error| {
-                        let (namespace, name) = key(obj, kind);
+                let (namespace, name) = key(obj, kind);
+                match trim(obj) {
+                    Ok(trimmed) => {
+                        for error in &trimmed.skipped {
+                            warn!(kind = plural(kind), %namespace, %name, %error, "part of an object skipped: DNS cannot use it");
+                        }
+                        Some(trimmed.object)
+                    }
+                    Err(error) => {
                         warn!(kind = plural(kind), %namespace, %name, %error, "object skipped: DNS cannot use it");
-                    })
-                    .ok()
+                        None
+                    }
+                }
             };
             let what = match event {
                 Ok(Event::Init) => What::Init,
@@ -238,7 +247,7 @@ impl Assembler {
                 was_synced = true;
             }
             if relisted {
-                release_free_memory();
+                crate::registry::release_free_memory();
             }
             if changed {
                 let published = Instant::now();
@@ -294,16 +303,6 @@ impl Assembler {
             }
             What::Failed(_) => {}
         }
-    }
-}
-
-/// A list decodes every object of a kind at once and frees it again; glibc keeps that memory
-/// unless asked to give it back, and resident memory would stay at the list's peak.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim has no preconditions; it only returns free heap pages to the system.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

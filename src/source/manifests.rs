@@ -2,20 +2,21 @@
 //!
 //! Each file is parsed on its own. A file that cannot be read or parsed keeps the objects it
 //! had before (or none, at first), so one broken edit never takes names out of service. An
-//! object that DNS cannot use is skipped with a warning; the rest of its file still loads.
+//! object, or part of one, that DNS cannot use is skipped with a warning; the rest of its file
+//! still loads. Only regular files are read, up to a size limit; folders that cannot be read
+//! are skipped and named in the log; the data counts as complete once every root was read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::api::discovery::v1 as discovery;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use tracing::{debug, error, info, warn};
 
+use super::documents::{self, ParseError};
 use crate::registry::RegistryWriter;
-use crate::registry::object::{self, ClusterObjects, EndpointSlice, ObjectError, Pod, Service};
+use crate::registry::object::ClusterObjects;
 
 /// How often files are checked for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -24,10 +25,12 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub enum ManifestError {
     #[error("{path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {message}")]
-    Syntax { path: PathBuf, message: String },
-    #[error("{path}: document {document}: {message}")]
-    Document { path: PathBuf, document: usize, message: String },
+    #[error("{path}: {size} bytes is more than --manifest-max-size ({max} bytes)")]
+    TooLarge { path: PathBuf, size: u64, max: u64 },
+    #[error("{path}: not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: ParseError },
 }
 
 /// What a file looked like when it was last read.
@@ -42,56 +45,80 @@ struct LoadedFile {
     objects: ClusterObjects,
 }
 
+/// The manifest files under the roots, and what could not be read while looking for them.
+#[derive(Debug, Default)]
+struct Listing {
+    files: BTreeMap<PathBuf, Stamp>,
+    /// Paths skipped, with why: an unreadable folder, a FIFO, a symlink loop.
+    problems: BTreeMap<PathBuf, String>,
+    /// Every root could be read. Until then the data is not complete: unknown names get
+    /// SERVFAIL, never NXDOMAIN, and /ready says not ready.
+    complete: bool,
+}
+
 pub struct ManifestSource {
     roots: Vec<PathBuf>,
+    max_size: u64,
     files: BTreeMap<PathBuf, LoadedFile>,
-    /// The listing error last logged, so a lasting problem is logged once, not every poll.
-    listing_error: Option<String>,
+    /// The listing problems last logged, so a lasting problem is logged once, not every poll.
+    problems: BTreeMap<PathBuf, String>,
+    /// Every root has been read completely at least once.
+    synced: bool,
 }
 
 impl ManifestSource {
-    pub fn new(roots: Vec<PathBuf>) -> ManifestSource {
-        ManifestSource { roots, files: BTreeMap::new(), listing_error: None }
+    pub fn new(roots: Vec<PathBuf>, max_size: u64) -> ManifestSource {
+        ManifestSource { roots, max_size, files: BTreeMap::new(), problems: BTreeMap::new(), synced: false }
     }
 
-    /// Re-reads what changed and returns whether anything did. Errors are logged.
+    /// Re-reads what changed and returns whether anything did (the sync state included).
+    /// Errors are logged.
     pub fn refresh(&mut self) -> bool {
-        let current = match discover(&self.roots) {
-            Ok(current) => current,
-            Err(e) => {
-                let message = e.to_string();
-                if self.listing_error.as_ref() != Some(&message) {
-                    error!(error = %message, "cannot list manifests; keeping the data in service");
-                    self.listing_error = Some(message);
-                }
-                return false;
-            }
-        };
-        if self.listing_error.take().is_some() {
-            info!("manifests can be listed again");
+        let listing = discover(&self.roots);
+        self.log_problems(listing.problems);
+        if !listing.complete {
+            // A root could not be read: its files keep what they had.
+            return false;
         }
+        let mut changed = !self.synced;
+        self.synced = true;
         let before = self.files.len();
-        self.files.retain(|path, _| current.contains_key(path));
-        let mut changed = self.files.len() != before;
-        for (path, stamp) in current {
+        self.files.retain(|path, _| listing.files.contains_key(path));
+        changed |= self.files.len() != before;
+        for (path, stamp) in listing.files {
             if self.files.get(&path).is_some_and(|f| f.stamp == stamp) {
                 continue;
             }
             changed = true;
-            match load_file(&path) {
+            let objects = match load_file(&path, self.max_size) {
                 Ok(objects) => {
                     debug!(path = %path.display(), "loaded manifest");
-                    self.files.insert(path, LoadedFile { stamp, objects });
+                    objects
                 }
                 Err(e) => {
                     error!(error = %e, "manifest not loaded; its previous contents stay in service");
                     // Remember the stamp so the same broken file is reported once, not every poll.
-                    let objects = self.files.remove(&path).map(|f| f.objects).unwrap_or_default();
-                    self.files.insert(path, LoadedFile { stamp, objects });
+                    self.files.remove(&path).map(|f| f.objects).unwrap_or_default()
                 }
-            }
+            };
+            self.files.insert(path, LoadedFile { stamp, objects });
+        }
+        if changed {
+            crate::registry::release_free_memory();
         }
         changed
+    }
+
+    fn log_problems(&mut self, problems: BTreeMap<PathBuf, String>) {
+        for (path, problem) in &problems {
+            if self.problems.get(path) != Some(problem) {
+                warn!(path = %path.display(), problem = %problem, "cannot read a manifest path; what it held stays in service");
+            }
+        }
+        for path in self.problems.keys().filter(|p| !problems.contains_key(*p)) {
+            info!(path = %path.display(), "manifest path can be read again");
+        }
+        self.problems = problems;
     }
 
     pub fn objects(&self) -> ClusterObjects {
@@ -119,10 +146,11 @@ impl ManifestSource {
     }
 }
 
-/// Swaps the source's current view into the registry and says what it holds.
+/// Swaps the source's current view into the registry and says what it holds. Until every
+/// root has been read, the view is published as not synced.
 pub fn publish(source: &ManifestSource, writer: &mut RegistryWriter) {
     let objects = source.objects();
-    if writer.replace(&objects) {
+    if writer.replace(&objects, source.synced) && source.synced {
         info!(
             files = source.file_count(),
             namespaces = objects.namespaces.len(),
@@ -134,37 +162,72 @@ pub fn publish(source: &ManifestSource, writer: &mut RegistryWriter) {
     }
 }
 
-/// Every manifest file under the roots, with its current stamp. A root that is missing is an
-/// error (the data stays as it was); files are `.yaml`, `.yml` and `.json`, and names starting
-/// with `.` are skipped (editor swap files, the `..data` links of a mounted ConfigMap).
-fn discover(roots: &[PathBuf]) -> std::io::Result<BTreeMap<PathBuf, Stamp>> {
-    let mut found = BTreeMap::new();
+/// Every manifest file under the roots, with its current stamp. Files are regular files named
+/// `.yaml`, `.yml` or `.json`; names starting with `.` are skipped (editor swap files, the
+/// `..data` links of a mounted ConfigMap). A folder is read once however many links lead to it,
+/// so symlink loops end.
+fn discover(roots: &[PathBuf]) -> Listing {
+    let mut listing = Listing { complete: true, ..Listing::default() };
+    let mut visited = HashSet::new();
     for root in roots {
-        let meta =
-            std::fs::metadata(root).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", root.display())))?;
+        let meta = match std::fs::metadata(root) {
+            Ok(meta) => meta,
+            Err(e) => {
+                listing.problems.insert(root.clone(), e.to_string());
+                listing.complete = false;
+                continue;
+            }
+        };
         if meta.is_dir() {
-            walk(root, &mut found)?;
+            visited.insert((meta.dev(), meta.ino()));
+            if let Err(e) = walk(root, &mut visited, &mut listing) {
+                listing.problems.insert(root.clone(), format!("cannot list: {e}"));
+                listing.complete = false;
+            }
+        } else if meta.is_file() {
+            listing.files.insert(root.clone(), stamp(&meta));
         } else {
-            found.insert(root.clone(), stamp(&meta));
+            listing.problems.insert(root.clone(), "not a regular file or folder".into());
+            listing.complete = false;
         }
     }
-    Ok(found)
+    listing
 }
 
-fn walk(dir: &Path, found: &mut BTreeMap<PathBuf, Stamp>) -> std::io::Result<()> {
+/// Lists `dir` (an error only when `dir` itself cannot be listed); what cannot be read below
+/// it is recorded in `listing.problems` and skipped.
+fn walk(dir: &Path, visited: &mut HashSet<(u64, u64)>, listing: &mut Listing) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+        let path = match entry {
+            Ok(entry) => entry.path(),
+            Err(e) => {
+                listing.problems.insert(dir.to_path_buf(), format!("cannot list: {e}"));
+                continue;
+            }
+        };
         let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                listing.problems.insert(path, e.to_string());
+                continue;
+            }
         };
         if meta.is_dir() {
-            walk(&path, found)?;
+            if !visited.insert((meta.dev(), meta.ino())) {
+                listing.problems.insert(path, "a folder already read (a symlink loop, or a second link)".into());
+            } else if let Err(e) = walk(&path, visited, listing) {
+                listing.problems.insert(path, format!("cannot list: {e}"));
+            }
         } else if is_manifest(&path) {
-            found.insert(path, stamp(&meta));
+            if meta.is_file() {
+                listing.files.insert(path, stamp(&meta));
+            } else {
+                listing.problems.insert(path, "not a regular file (a FIFO, socket or device)".into());
+            }
         }
     }
     Ok(())
@@ -178,88 +241,41 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
     Stamp { modified: meta.modified().ok(), len: meta.len() }
 }
 
-fn load_file(path: &Path) -> Result<ClusterObjects, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.into(), source })?;
-    parse_manifests(path, &text)
+/// Reads and parses one file. It is opened without blocking (a FIFO put in its place would
+/// otherwise wait for a writer), must still be a regular file, and is read up to `max_size`.
+fn load_file(path: &Path, max_size: u64) -> Result<ClusterObjects, ManifestError> {
+    let read_error = |source| ManifestError::Read { path: path.into(), source };
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(ManifestError::NotAFile { path: path.into() });
+    }
+    if meta.len() > max_size {
+        return Err(ManifestError::TooLarge { path: path.into(), size: meta.len(), max: max_size });
+    }
+    let parsed = documents::parse(path, Limited { inner: file, left: max_size }, meta.len())
+        .map_err(|source| ManifestError::Parse { path: path.into(), source })?;
+    for skipped in &parsed.skipped {
+        let what = if skipped.part { "part of an object skipped" } else { "object skipped" };
+        warn!(path = %path.display(), document = skipped.document, kind = %skipped.kind, name = %skipped.name,
+            error = %skipped.error, "{what}: DNS cannot use it");
+    }
+    Ok(parsed.objects)
 }
 
-/// Parses one file's documents into trimmed objects.
-pub fn parse_manifests(path: &Path, text: &str) -> Result<ClusterObjects, ManifestError> {
-    let syntax = |message: String| ManifestError::Syntax { path: path.into(), message };
-    let documents: Vec<Value> = if path.extension().is_some_and(|e| e == "json") {
-        vec![serde_json::from_str(text).map_err(|e| syntax(e.to_string()))?]
-    } else {
-        serde_saphyr::from_multiple_with_options(text, yaml_options()).map_err(|e| syntax(e.to_string()))?
-    };
-    let mut objects = ClusterObjects::default();
-    for (index, document) in documents.into_iter().enumerate() {
-        let document_error =
-            |message: String| ManifestError::Document { path: path.into(), document: index + 1, message };
-        add_document(path, index + 1, document, &mut objects).map_err(document_error)?;
-    }
-    Ok(objects)
+/// A reader that fails once more than its limit has been read: a file that grows while it is
+/// read fails, rather than being cut at an arbitrary point.
+struct Limited<R> {
+    inner: R,
+    left: u64,
 }
 
-/// The YAML parser's limits, raised for whole-cluster dumps (the defaults stop at 1,024
-/// documents and 250,000 nodes); its alias-expansion guards stay as they are.
-fn yaml_options() -> serde_saphyr::Options {
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_documents = 1 << 22;
-    budget.max_nodes = 1 << 28;
-    budget.max_events = 1 << 30;
-    budget.max_total_scalar_bytes = 1 << 32;
-    let mut options = serde_saphyr::Options::default();
-    options.budget = Some(budget);
-    options
-}
-
-/// Adds one document (an object or a `kind: List` of them).
-fn add_document(path: &Path, document: usize, value: Value, objects: &mut ClusterObjects) -> Result<(), String> {
-    if value.is_null() {
-        return Ok(());
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::FileTooLarge, "the file grew past --manifest-max-size while read")
+        })?;
+        Ok(n)
     }
-    let kind = value.get("kind").and_then(Value::as_str).ok_or("kind is missing")?.to_string();
-    let api_version = value.get("apiVersion").and_then(Value::as_str).ok_or("apiVersion is missing")?.to_string();
-    if kind == "List" || kind.ends_with("List") {
-        let Some(Value::Array(items)) = value.get("items").cloned() else {
-            return Err(format!("{kind} has no items"));
-        };
-        for (i, item) in items.into_iter().enumerate() {
-            add_document(path, document, item, objects).map_err(|e| format!("items[{i}]: {e}"))?;
-        }
-        return Ok(());
-    }
-    let rejected = |name: Option<&str>, e: ObjectError| {
-        warn!(path = %path.display(), document, kind = %kind, name = name.unwrap_or("?"), error = %e,
-            "object skipped: DNS cannot use it");
-    };
-    let name = value.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string);
-    match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Service") => match Service::try_from(&typed::<core::Service>(value)?) {
-            Ok(svc) => objects.services.push(svc),
-            Err(e) => rejected(name.as_deref(), e),
-        },
-        ("discovery.k8s.io/v1", "EndpointSlice") => {
-            match EndpointSlice::try_from(&typed::<discovery::EndpointSlice>(value)?) {
-                Ok(slice) => objects.endpoint_slices.push(slice),
-                Err(e) => rejected(name.as_deref(), e),
-            }
-        }
-        ("v1", "Namespace") => match object::namespace_name(&typed::<core::Namespace>(value)?) {
-            Ok(ns) => objects.namespaces.push(ns),
-            Err(e) => rejected(name.as_deref(), e),
-        },
-        ("v1", "Pod") => match Pod::try_from(&typed::<core::Pod>(value)?) {
-            Ok(pod) => objects.pods.push(pod),
-            Err(e) => rejected(name.as_deref(), e),
-        },
-        _ => {
-            debug!(path = %path.display(), document, api_version = %api_version, kind = %kind, "kind not used by DNS; skipped")
-        }
-    }
-    Ok(())
-}
-
-fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|e| e.to_string())
 }

@@ -2,5 +2,6 @@
 //! the registry writer; nothing else.
 
 pub mod connect;
+pub mod documents;
 pub mod kube;
 pub mod manifests;

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod container;
 mod deploy;
+mod faulty_manifests;
 mod fixture;
 mod forward;
 mod harness;

@@ -112,11 +112,11 @@ async fn a_manifest_folder_that_disappears_keeps_the_data_and_is_logged_once() {
     let server = DnsServer::start(&fixture::files(), &[]);
     let moved = server.manifest_dir().with_extension("moved");
     std::fs::rename(server.manifest_dir(), &moved).unwrap();
-    server.expect_log("cannot list manifests", RELOAD_WAIT);
+    server.expect_log("cannot read a manifest path", RELOAD_WAIT);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(rdatas(&server.query("web.apps.svc.cluster.local.", RecordType::A).await.answers), ["10.96.1.10"]);
-    let lines = server.logs().iter().filter(|l| l.contains("cannot list manifests")).count();
+    let lines = server.logs().iter().filter(|l| l.contains("cannot read a manifest path")).count();
     assert_eq!(lines, 1, "logged once, not per poll");
     std::fs::rename(&moved, server.manifest_dir()).unwrap();
-    server.expect_log("manifests can be listed again", RELOAD_WAIT);
+    server.expect_log("manifest path can be read again", RELOAD_WAIT);
 }
