@@ -103,9 +103,6 @@ impl ManifestSource {
             };
             self.files.insert(path, LoadedFile { stamp, objects });
         }
-        if changed {
-            crate::registry::release_free_memory();
-        }
         changed
     }
 
@@ -139,7 +136,8 @@ impl ManifestSource {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if self.refresh() {
+            // Reading a large file takes a while: not on a thread the runtime needs for sockets.
+            if tokio::task::block_in_place(|| self.refresh()) {
                 publish(&self, &mut writer);
             }
         }
@@ -147,10 +145,12 @@ impl ManifestSource {
 }
 
 /// Swaps the source's current view into the registry and says what it holds. Until every
-/// root has been read, the view is published as not synced.
+/// root has been read, the view is published as not synced. The heap a load and its
+/// publication freed is given back to the system.
 pub fn publish(source: &ManifestSource, writer: &mut RegistryWriter) {
     let objects = source.objects();
-    if writer.replace(&objects, source.synced) && source.synced {
+    let changed = writer.replace(&objects, source.synced);
+    if changed && source.synced {
         info!(
             files = source.file_count(),
             namespaces = objects.namespaces.len(),
@@ -160,6 +160,8 @@ pub fn publish(source: &ManifestSource, writer: &mut RegistryWriter) {
             "manifests loaded"
         );
     }
+    drop(objects);
+    crate::registry::release_free_memory();
 }
 
 /// Every manifest file under the roots, with its current stamp. Files are regular files named
