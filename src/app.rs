@@ -35,6 +35,9 @@ use crate::telemetry::LogControl;
 use crate::zones::ZoneFiles;
 use crate::{tcp, udp};
 
+/// How much longer than a watch an API response may stay silent before it counts as dead.
+const WATCH_READ_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How many times a port-0 listen address may retry to find a port free on both UDP and TCP.
 const PORT_PICK_ATTEMPTS: usize = 20;
 
@@ -160,12 +163,17 @@ pub async fn run(
             // The watchers retry with their own jittered backoff and log once per state change;
             // the client's own retries would hide an outage from them for minutes.
             config.default_retry = false;
+            // A request on a connection that went silent fails instead of waiting forever: the
+            // read timeout outlasts a healthy watch, which the server ends at --watch-timeout.
+            config.read_timeout = Some(cli.watch_timeout + WATCH_READ_MARGIN);
+            config.reset_reader_on_write = true;
             info!(server = %config.cluster_url, "watching the Kubernetes API");
             let client = kube::Client::try_from(*config).context("cannot build a Kubernetes API client")?;
             let options = WatchOptions {
                 namespaces: cli.namespaces.clone(),
                 labels: cli.labels.clone(),
                 pods: cli.pods == PodMode::Verified,
+                watch_timeout: cli.watch_timeout,
             };
             source::kube::start(client, options, writer, metrics.clone());
         }

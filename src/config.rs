@@ -84,6 +84,12 @@ pub struct Cli {
     #[arg(long = "startup-timeout", env = "CLUSTERDNS_STARTUP_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub startup_timeout: std::time::Duration,
 
+    /// How long one watch request to the API lasts before it is renewed (cheaply, from where it
+    /// left off). A watch that delivers nothing for this long and 5 s more is taken for dead (a
+    /// network partition that closed nothing) and re-established.
+    #[arg(long = "watch-timeout", env = "CLUSTERDNS_WATCH_TIMEOUT", value_name = "DURATION", default_value = "50s", value_parser = parse_duration, conflicts_with = "manifests")]
+    pub watch_timeout: std::time::Duration,
+
     /// Address to serve DNS on, over UDP and TCP. Repeatable. Port 0 picks one free port for both.
     #[arg(
         long = "listen",
@@ -293,6 +299,7 @@ impl Cli {
             line("labels", format!("{l:?}"));
         }
         line("startup-timeout", secs(self.startup_timeout));
+        line("watch-timeout", secs(self.watch_timeout));
         line("listen", addrs(&self.listen));
         line("zone", format!("{:?}", self.zone.to_string().trim_end_matches('.')));
         line("ttl", self.ttl.to_string());

@@ -15,7 +15,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use kube::api::Api;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -24,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use std::sync::Arc;
 
+use super::backoff::Backoff;
 use crate::metrics::Metrics;
 use crate::registry::RegistryWriter;
 use crate::registry::model::{Key, Kind, Object};
@@ -38,6 +38,9 @@ pub struct WatchOptions {
     pub labels: Option<String>,
     /// Watch Pods (for `--pods verified`).
     pub pods: bool,
+    /// How long one watch request lasts; a watch that delivers nothing for this long and 5 s
+    /// more is taken for dead (a silent network partition) and re-established.
+    pub watch_timeout: Duration,
 }
 
 fn plural(kind: Kind) -> &'static str {
@@ -79,18 +82,20 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
     let mut watches: HashMap<(Kind, usize), WatchState> = HashMap::new();
     let scopes: Vec<Option<String>> =
         if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() };
+    let timeout = u32::try_from(options.watch_timeout.as_secs().max(1)).unwrap_or(u32::MAX);
+    let base = || watcher::Config::default().timeout(timeout);
     let labelled = |config: watcher::Config| match &options.labels {
         Some(labels) => config.labels(labels),
         None => config,
     };
     for (i, scope) in scopes.iter().enumerate() {
         let svc = api::<core::Service>(&client, scope.as_deref());
-        spawn_watch(svc, labelled(watcher::Config::default()), Kind::Service, i, trim_service, tx.clone());
+        spawn_watch(svc, labelled(base()), Kind::Service, i, trim_service, tx.clone());
         let slices = api::<discovery::EndpointSlice>(&client, scope.as_deref());
-        spawn_watch(slices, labelled(watcher::Config::default()), Kind::EndpointSlice, i, trim_slice, tx.clone());
+        spawn_watch(slices, labelled(base()), Kind::EndpointSlice, i, trim_slice, tx.clone());
         if options.pods {
             let pods = api::<core::Pod>(&client, scope.as_deref());
-            spawn_watch(pods, watcher::Config::default(), Kind::Pod, i, trim_pod, tx.clone());
+            spawn_watch(pods, base(), Kind::Pod, i, trim_pod, tx.clone());
         }
     }
     for (i, scope) in scopes.iter().enumerate() {
@@ -105,7 +110,7 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
     // a listed namespace exists when an object in it does.
     if options.namespaces.is_empty() {
         let namespaces = Api::<core::Namespace>::all(client.clone());
-        spawn_watch(namespaces, watcher::Config::default(), Kind::Namespace, 0, trim_namespace, tx.clone());
+        spawn_watch(namespaces, base(), Kind::Namespace, 0, trim_namespace, tx.clone());
         watches.insert((Kind::Namespace, 0), WatchState::default());
     }
     tokio::spawn(Assembler::new(watches, writer, metrics).run(rx));
@@ -162,7 +167,11 @@ fn spawn_watch<K>(
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+        // Our own backoff, not kube's `default_backoff`: that one is reset by the `Init` the
+        // watcher emits before every list attempt, so an unreachable API was retried every
+        // second forever.
+        let mut backoff = Backoff::default();
+        let mut events = std::pin::pin!(watcher(api, config));
         while let Some(event) = events.next().await {
             let arrived = Instant::now();
             let trimmed = |obj: &K| {
@@ -188,8 +197,19 @@ fn spawn_watch<K>(
                 Ok(Event::Delete(obj)) => What::Deleted(key(&obj, kind)),
                 Err(error) => What::Failed(error.to_string()),
             };
+            let retry = match &what {
+                What::Failed(_) => Some(backoff.next_delay()),
+                What::Init => None,
+                _ => {
+                    backoff.reset();
+                    None
+                }
+            };
             if tx.send(Change { kind, watch, what, arrived }).await.is_err() {
                 return;
+            }
+            if let Some(delay) = retry {
+                tokio::time::sleep(delay).await;
             }
         }
     });
@@ -274,7 +294,8 @@ impl Assembler {
             state.failing = Some(error.clone());
             return;
         }
-        if state.failing.take().is_some() {
+        // A list attempt starting is not a recovery: objects arriving are.
+        if !matches!(change.what, What::Init) && state.failing.take().is_some() {
             info!(kind, "watch recovered");
         }
         let model = self.writer.model();

@@ -375,3 +375,51 @@ async fn the_api_over_https_is_watched_with_the_bearer_token_and_a_wrong_token_i
     let response = refused.query("web.apps.svc.cluster.local.", RecordType::A).await;
     assert_eq!(response.metadata.response_code, ResponseCode::ServFail);
 }
+
+#[tokio::test]
+async fn a_watch_silenced_by_a_network_partition_is_re_established() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let server = DnsServer::start_api(&api, &["--watch-timeout", "2s"]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    // Every open watch goes silent for good; nothing is closed.
+    api.partition(true);
+    api.apply(&cluster_ip("apps", "new", "10.96.5.2"));
+    api.partition(false);
+    // Served once the silent watch is noticed (2 s + 5 s without a word) and renewed.
+    eventually_a(&server, "new.apps.svc.cluster.local.", &["10.96.5.2"]).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_api_is_retried_with_growing_delays_and_logged_once_per_change() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    api.set_unavailable(true);
+    let server = DnsServer::start_api(&api, &["--startup-timeout", "200ms"]);
+    let service_lists = || {
+        let requests = api.requests();
+        requests.iter().filter(|r| r.starts_with("GET /api/v1/services?") && !r.contains("watch=true")).count()
+    };
+    let wait_for_lists = |count: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while service_lists() < count {
+            assert!(std::time::Instant::now() < deadline, "only {} attempts", service_lists());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::time::Instant::now()
+    };
+    let first = wait_for_lists(1);
+    let fifth = wait_for_lists(5);
+    // At least half of 0.8 + 1.6 + 3.2 + 6.4 s between the first attempt and the fifth.
+    assert!(fifth - first >= Duration::from_millis(5500), "retried after {:?}", fifth - first);
+    let count = |needle: &str| server.logs().iter().filter(|l| l.contains(needle)).count();
+    // Services, EndpointSlices and Namespaces: one line each, and no false recoveries.
+    assert_eq!(count("watch failed"), 3, "{}", server.logs().join("\n"));
+    assert_eq!(count("watch recovered"), 0);
+    api.set_unavailable(false);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    server.expect_log("initial sync complete", WAIT);
+    assert_eq!(count("watch recovered"), 3);
+}

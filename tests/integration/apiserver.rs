@@ -93,6 +93,10 @@ struct State {
     requests: Vec<String>,
     /// Requests refused for a missing or wrong bearer token.
     unauthorized: usize,
+    /// A network partition: requests get no answer and open watches go silent, and nothing is
+    /// closed. `partitions` counts them, so streams from before a partition stay dead after it.
+    partitioned: bool,
+    partitions: u64,
 }
 
 /// HTTPS and the bearer token every request must carry.
@@ -263,6 +267,18 @@ impl ApiServer {
         });
     }
 
+    /// Starts or ends a network partition: while it lasts, requests get no answer; watch
+    /// streams open when it starts never send again, and nothing is ever closed (no FIN, no
+    /// RST), as when the far side has forgotten a connection the client still holds.
+    pub fn partition(&self, on: bool) {
+        self.with_state(|state| {
+            state.partitioned = on;
+            if on {
+                state.partitions += 1;
+            }
+        });
+    }
+
     /// LIST requests wait while set.
     pub fn hold_lists(&self, hold: bool) {
         self.with_state(|state| state.hold_lists = hold);
@@ -428,11 +444,14 @@ async fn respond(
     changed: &Notify,
 ) -> bool {
     let query_text: Vec<String> = request.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let unavailable = {
+    let (unavailable, partitioned) = {
         let mut s = state.lock().unwrap();
         s.requests.push(format!("{} {}?{}", request.method, request.path, query_text.join("&")));
-        s.unavailable
+        (s.unavailable, s.partitioned)
     };
+    if partitioned {
+        std::future::pending::<()>().await;
+    }
     if unavailable {
         let status = status(503, "ServiceUnavailable", "the test API server is unavailable");
         return send_json(out, 503, &status).await;
@@ -547,12 +566,18 @@ async fn watch(
     let bookmarks = request.query.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let selector = request.query.get("labelSelector").cloned();
     let deadline = Instant::now() + timeout;
-    let generation = state.lock().unwrap().generation;
+    let (generation, partitions) = {
+        let s = state.lock().unwrap();
+        (s.generation, s.partitions)
+    };
     let mut last_sent = Instant::now();
     loop {
         let notified = changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        if state.lock().unwrap().partitions != partitions {
+            std::future::pending::<()>().await;
+        }
         let (events, cut, gone, current) = {
             let s = state.lock().unwrap();
             // Events up to oldest_watchable - 1 are forgotten: a cursor before that cannot resume.
