@@ -1,8 +1,6 @@
 //! The authoritative side: which of our zones a name falls in, its answer, and in-zone CNAME
 //! chasing for ExternalName Services.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RecordType};
 
@@ -28,19 +26,32 @@ pub struct Authority {
     registry: Registry,
     /// Static zones from zone files, next to the cluster zone.
     static_zones: Zones,
-    rotation: AtomicUsize,
+}
+
+thread_local! {
+    /// Where rotated answers start. Per thread, so that queries on different UDP workers never
+    /// contend for one counter; each starts at a random point.
+    static ROTATION: std::cell::Cell<usize> = std::cell::Cell::new(rand::random::<u32>() as usize);
+}
+
+fn next_rotation() -> usize {
+    ROTATION.with(|r| {
+        let value = r.get();
+        r.set(value.wrapping_add(1));
+        value
+    })
 }
 
 impl Authority {
     pub fn new(zone: Arc<ArcSwap<ZoneSettings>>, registry: Registry, static_zones: Zones) -> Authority {
-        Authority { zone, registry, static_zones, rotation: AtomicUsize::new(0) }
+        Authority { zone, registry, static_zones }
     }
 
     /// The answer for a name in one of our zones, or `None` when the name is not ours. `name`
     /// is the name as asked (its case is echoed in owner names), `lower` the same lower-cased.
     pub fn answer(&self, name: &Name, lower: &LowerName, qtype: RecordType) -> Option<Answer> {
         let snapshot = self.registry.snapshot();
-        let rotation = self.rotation.fetch_add(1, Ordering::Relaxed);
+        let rotation = next_rotation();
         let mut answer = self.answer_one(&snapshot, name, lower, qtype, rotation)?;
         self.chase(&snapshot, lower, &mut answer, qtype, rotation);
         // Before the first complete view of the cluster, a missing name may only be missing

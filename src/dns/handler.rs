@@ -119,13 +119,14 @@ impl DnsHandler {
                 return Outcome::Reply(reply);
             }
         };
-        let forwarder = self.forwarder.load_full();
+        // A guard, not a clone: no shared reference count touched unless the query goes upstream.
+        let forwarder = self.forwarder.load();
         match self.decide(&request, forwarder.as_deref()) {
             Decision::Done(metadata, sections, zone) => {
                 Outcome::Reply(self.reply(&request, metadata, &sections, zone, started))
             }
             Decision::Forward(plan) => {
-                let forwarder = forwarder.expect("only planned with a forwarder");
+                let forwarder = arc_swap::Guard::into_inner(forwarder).expect("only planned with a forwarder");
                 let key = Forwarder::key(&plan.question, dnssec_ok(&request));
                 match forwarder.cached(&key) {
                     Some(hit) => {
@@ -236,8 +237,13 @@ impl DnsHandler {
         let edns = response_edns(request);
         let queries = &request.queries;
         let protocol = request.protocol();
-        let (bytes, truncated) =
-            encode(metadata, queries.as_bytes(), queries.len() as u16, sections, edns.as_ref(), protocol);
+        // A query with several questions (FORMERR) gets none back: echoed, they could exceed
+        // what the client can receive.
+        let (question, count) = match queries.len() {
+            1 => (queries.as_bytes(), 1),
+            _ => (&[][..], 0),
+        };
+        let (bytes, truncated) = encode(metadata, question, count, sections, edns.as_ref(), protocol);
         let qtype = queries.queries().first().map_or(RecordType::Unknown(0), |q| q.query_type());
         self.metrics.request(transport(protocol), qtype, zone, metadata.response_code, bytes.len(), started);
         if let Some(q) = queries.queries().first() {

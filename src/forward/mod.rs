@@ -21,6 +21,13 @@ use upstream::Upstream;
 
 use crate::metrics::Metrics;
 
+/// Where the loop probes' names live (RFC 6761: `.invalid` never resolves anywhere else).
+const PROBE_DOMAIN: &str = "loop-check.clusterdns.invalid.";
+
+fn probe_domain() -> &'static LowerName {
+    static DOMAIN: std::sync::OnceLock<LowerName> = std::sync::OnceLock::new();
+    DOMAIN.get_or_init(|| LowerName::new(&Name::from_ascii(PROBE_DOMAIN).expect("probe domain")))
+}
 /// The EDNS payload we advertise upstream.
 const UPSTREAM_PAYLOAD: u16 = 1232;
 
@@ -174,6 +181,10 @@ impl Forwarder {
     /// Whether `name` is one of our loop probes coming back to us. Such a query is answered at
     /// once and never forwarded again, so a loop cannot amplify it.
     pub fn is_loop_probe(&self, name: &LowerName) -> bool {
+        // Every query passes here: a label comparison, and the lock only for probe names.
+        if !probe_domain().zone_of(name) {
+            return false;
+        }
         let mut probes = self.probes.lock().expect("probe map lock");
         match probes.get_mut(name) {
             Some(seen) => {
@@ -193,7 +204,7 @@ impl Forwarder {
         all.dedup_by_key(|u| u.address);
         let mut probes = Vec::new();
         for (i, upstream) in all.iter().enumerate() {
-            let name = Name::from_ascii(format!("{nonce:x}-{i}.loop-check.clusterdns.invalid.")).expect("probe name");
+            let name = Name::from_ascii(format!("{nonce:x}-{i}.{PROBE_DOMAIN}")).expect("probe name");
             self.probes.lock().expect("probe map lock").insert(LowerName::new(&name), false);
             probes.push((name, *upstream));
         }

@@ -44,10 +44,12 @@ async fn additional_records_that_do_not_fit_are_left_out_without_tc() {
     }
     let server = DnsServer::start(&[("many.yaml", yaml.as_str())], &[]);
     let name = "_http._tcp.many.apps.svc.cluster.local.";
-    let udp = server.ask(name, RecordType::SRV, Ask { transport: Transport::Udp, edns: Some(1232) }).await;
+    let query = crate::harness::query_message(name, RecordType::SRV, Some(1232)).to_vec().unwrap();
+    let bytes = raw_exchange(&server, &query).expect("a reply");
+    assert!(bytes.len() <= 1232, "{} bytes", bytes.len());
+    let udp = Message::from_vec(&bytes).unwrap();
     assert!(!udp.metadata.truncation);
     assert_eq!(udp.answers.len(), 20);
-    assert!(udp.to_vec().unwrap().len() <= 1232);
     assert!(udp.additionals.len() < 20, "not every target's address fits: {}", udp.additionals.len());
     let targets: Vec<String> =
         udp.answers.iter().map(|r| r.data.to_string().rsplit(' ').next().unwrap().to_string()).collect();
@@ -135,6 +137,23 @@ async fn two_questions_are_a_format_error() {
     message.add_query(Query::query(Name::from_ascii("db.apps.svc.cluster.local.").unwrap(), RecordType::A));
     let reply = raw_exchange(&server, &message.to_vec().unwrap()).expect("a reply");
     assert_eq!(Message::from_vec(&reply).unwrap().metadata.response_code, ResponseCode::FormErr);
+}
+
+#[tokio::test]
+async fn a_format_error_reply_never_exceeds_what_a_plain_udp_client_takes() {
+    let server = DnsServer::start(&fixture::files(), &[]);
+    let mut message = Message::query();
+    for i in 0..30 {
+        let name = format!("a-long-label-to-make-the-question-section-large-{i}.apps.svc.cluster.local.");
+        message.add_query(Query::query(Name::from_ascii(&name).unwrap(), RecordType::A));
+    }
+    let query = message.to_vec().unwrap();
+    assert!(query.len() > 1000, "{} bytes", query.len());
+    let reply = raw_exchange(&server, &query).expect("a reply");
+    assert!(reply.len() <= 512, "{} bytes to a client without EDNS", reply.len());
+    let reply = Message::from_vec(&reply).unwrap();
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(reply.metadata.id, message.metadata.id);
 }
 
 #[tokio::test]
