@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE};
@@ -64,7 +65,8 @@ impl Readiness {
 pub struct Admin {
     pub registry: Registry,
     pub metrics: Arc<Metrics>,
-    pub forwarder: Option<Arc<Forwarder>>,
+    /// The forwarder in use: a reload may replace it.
+    pub forwarder: Arc<ArcSwapOption<Forwarder>>,
     pub readiness: Arc<Readiness>,
 }
 
@@ -140,7 +142,7 @@ impl Admin {
             "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n".into()),
             "/metrics" => {
                 let snapshot = self.registry.snapshot();
-                let cache = self.forwarder.as_ref().map(|f| f.cache_entries());
+                let cache = self.forwarder.load().as_ref().map(|f| f.cache_entries());
                 let body = self.metrics.render(snapshot.service_count(), snapshot.endpoint_count(), cache);
                 text(StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", body)
             }

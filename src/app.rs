@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::admin::{Admin, Readiness};
-use crate::config::{Cli, PodMode};
-use crate::config_file::Arguments;
+use crate::config::{Cli, ForwardArgs, PodMode};
+use crate::config_file::Loaded;
 use crate::dns::authority::Authority;
 use crate::dns::handler::DnsHandler;
 use crate::dns::zone::ZoneSettings;
@@ -123,17 +123,17 @@ impl StopSignals {
 /// Runs until SIGTERM or SIGINT, then shuts down in order: unready, lameduck (still
 /// answering), stop taking queries, finish those taken, exit.
 pub async fn run(
-    cli: Cli,
-    arguments: Arguments,
+    loaded: Loaded,
     source: Source,
     listeners: Vec<Listener>,
     logs: LogControl,
     signals: Signals,
 ) -> anyhow::Result<()> {
     let Signals { hangup, stop: mut stop_signals } = signals;
+    let Loaded { cli, settings, arguments } = loaded;
     let metrics = Arc::new(Metrics::new());
     let (registry, mut writer) = Registry::new();
-    let forwarder = forwarder(&cli, metrics.clone()).map(Arc::new);
+    let forwarder = build_forwarder(&cli.live.forward, metrics.clone()).map(Arc::new);
     let live_forwarder = Arc::new(ArcSwapOption::new(forwarder.clone()));
     let readiness = Arc::new(Readiness::default());
     if let Some(address) = cli.admin {
@@ -143,7 +143,7 @@ pub async fn run(
         let admin = Admin {
             registry: registry.clone(),
             metrics: metrics.clone(),
-            forwarder: forwarder.clone(),
+            forwarder: live_forwarder.clone(),
             readiness: readiness.clone(),
         };
         tokio::spawn(admin.serve(listener));
@@ -172,7 +172,7 @@ pub async fn run(
             let options = WatchOptions {
                 namespaces: cli.namespaces.clone(),
                 labels: cli.labels.clone(),
-                pods: cli.pods == PodMode::Verified,
+                pods: cli.live.pods == PodMode::Verified,
                 watch_timeout: cli.watch_timeout,
             };
             source::kube::start(client, options, writer, metrics.clone());
@@ -182,17 +182,17 @@ pub async fn run(
         warn!(timeout = ?cli.startup_timeout, "{incomplete}; answering anyway: names not yet known get SERVFAIL until it is");
     }
 
-    let zone = ZoneSettings::new(cli.zone.clone(), cli.ttl, cli.pods);
+    let zone = ZoneSettings::new(cli.zone.clone(), cli.live.ttl, cli.live.pods);
     let live_zone = Arc::new(ArcSwap::from_pointee(zone.clone()));
-    info!(zone = %zone.cluster, ttl = cli.ttl, pods = ?cli.pods, udp_workers = cli.udp_workers(),
+    info!(zone = %zone.cluster, ttl = cli.live.ttl, pods = ?cli.live.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
-    let mut zone_files = ZoneFiles::new(cli.zone_files.clone());
+    let mut zone_files = ZoneFiles::new(cli.live.zone_files.clone());
     zone_files.refresh();
     let static_zones = zone_files.zones();
     let zone_file_paths = zone_files.paths();
     tokio::spawn(zone_files.watch());
     let authority = Authority::new(live_zone.clone(), registry, static_zones);
-    let log_queries = Arc::new(AtomicBool::new(cli.log_queries));
+    let log_queries = Arc::new(AtomicBool::new(cli.live.log_queries));
     let handler = DnsHandler::new(
         authority,
         live_forwarder.clone(),
@@ -223,9 +223,9 @@ pub async fn run(
         zone_files: zone_file_paths,
         log_queries,
         logs,
-        make_forwarder: Box::new(move |cli: &Cli| forwarder_for(cli, metrics.clone())),
+        make_forwarder: Box::new(move |args: &ForwardArgs| build_forwarder(args, metrics.clone())),
     };
-    tokio::spawn(reload::watch(hangup, arguments.original, arguments.file.clone(), cli.clone(), live));
+    tokio::spawn(reload::watch(hangup, arguments.original, arguments.file.clone(), cli.clone(), settings, live));
 
     let signal = stop_signals.recv().await;
     readiness.stop();
@@ -259,33 +259,31 @@ pub async fn run(
 
 /// The forwarder for names outside our zones: `--upstream`, else the nameservers of
 /// `--resolv-conf`; none when there is no upstream at all (those names are then REFUSED).
-fn forwarder(cli: &Cli, metrics: Arc<Metrics>) -> Option<Forwarder> {
-    forwarder_for(cli, metrics)
-}
-
-fn forwarder_for(cli: &Cli, metrics: Arc<Metrics>) -> Option<Forwarder> {
-    let mut upstreams = cli.upstreams.clone();
+fn build_forwarder(args: &ForwardArgs, metrics: Arc<Metrics>) -> Option<Forwarder> {
+    let mut upstreams = args.upstreams.clone();
     if upstreams.is_empty() {
-        match std::fs::read_to_string(&cli.resolv_conf) {
+        match std::fs::read_to_string(&args.resolv_conf) {
             Ok(text) => upstreams = resolv::nameservers(&text),
-            Err(error) => warn!(path = %cli.resolv_conf.display(), %error, "cannot read the resolv.conf for upstreams"),
+            Err(error) => {
+                warn!(path = %args.resolv_conf.display(), %error, "cannot read the resolv.conf for upstreams")
+            }
         }
     }
-    if upstreams.is_empty() && cli.stubs.is_empty() {
+    if upstreams.is_empty() && args.stubs.is_empty() {
         warn!("no upstream resolvers: names outside our zones are REFUSED");
         return None;
     }
     let upstream_list: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
-    info!(upstreams = %upstream_list.join(","), stub_domains = cli.stubs.len(), "forwarding names outside our zones");
+    info!(upstreams = %upstream_list.join(","), stub_domains = args.stubs.len(), "forwarding names outside our zones");
     Some(Forwarder::new(
         &ForwardSettings {
             upstreams,
-            stubs: cli.stubs.clone(),
-            timeout: cli.upstream_timeout,
-            max_concurrent: cli.max_concurrent,
-            cache_size: cli.cache_size,
-            cache_max_ttl: cli.cache_max_ttl,
-            cache_max_negative_ttl: cli.cache_max_negative_ttl,
+            stubs: args.stubs.clone(),
+            timeout: args.upstream_timeout,
+            max_concurrent: args.max_concurrent,
+            cache_size: args.cache_size,
+            cache_max_ttl: args.cache_max_ttl,
+            cache_max_negative_ttl: args.cache_max_negative_ttl,
         },
         metrics,
     ))

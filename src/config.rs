@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use std::collections::{BTreeMap, BTreeSet};
+
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, Parser, ValueEnum};
 
 use crate::telemetry::LogFormat;
 use hickory_proto::rr::Name;
@@ -104,59 +106,6 @@ pub struct Cli {
     #[arg(long = "zone", env = "CLUSTERDNS_ZONE", value_name = "NAME", default_value = "cluster.local", value_parser = parse_zone)]
     pub zone: Name,
 
-    /// TTL in seconds of every record built from Kubernetes data (0..=3600).
-    #[arg(long = "ttl", env = "CLUSTERDNS_TTL", value_name = "SECONDS", default_value_t = 5, allow_negative_numbers = true,
-          value_parser = clap::value_parser!(u32).range(0..=3600))]
-    pub ttl: u32,
-
-    /// Pod records `<a-b-c-d>.<ns>.pod.<zone>`.
-    #[arg(long = "pods", env = "CLUSTERDNS_PODS", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
-    pub pods: PodMode,
-
-    /// Upstream resolver for names outside our zones. Repeatable; tried in order, a failing one
-    /// is skipped for a while. Default: the nameservers of --resolv-conf.
-    #[arg(long = "upstream", env = "CLUSTERDNS_UPSTREAM", value_delimiter = ',', value_name = "ADDR[:PORT]", value_parser = crate::forward::resolv::parse_upstream)]
-    pub upstreams: Vec<SocketAddr>,
-
-    /// resolv.conf whose nameservers are the default upstreams (e.g. the node's).
-    #[arg(
-        long = "resolv-conf",
-        env = "CLUSTERDNS_RESOLV_CONF",
-        value_name = "PATH",
-        default_value = "/etc/resolv.conf"
-    )]
-    pub resolv_conf: PathBuf,
-
-    /// Stub domain: names in DOMAIN go to these upstreams instead (kube-dns `stubDomains`).
-    /// Repeatable; the longest matching domain wins.
-    #[arg(long = "stub", env = "CLUSTERDNS_STUB", value_delimiter = ';', value_name = "DOMAIN=ADDR[,ADDR]", value_parser = parse_stub)]
-    pub stubs: Vec<(Name, Vec<SocketAddr>)>,
-
-    /// How long one upstream gets to answer one query before the next is tried.
-    #[arg(long = "upstream-timeout", env = "CLUSTERDNS_UPSTREAM_TIMEOUT", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    pub upstream_timeout: std::time::Duration,
-
-    /// Forwarded queries in flight at most; beyond, new ones get SERVFAIL at once.
-    #[arg(long = "max-concurrent", env = "CLUSTERDNS_MAX_CONCURRENT", value_name = "N", default_value_t = 1000)]
-    pub max_concurrent: usize,
-
-    /// Forwarded answers cached at most (entries).
-    #[arg(long = "cache-size", env = "CLUSTERDNS_CACHE_SIZE", value_name = "N", default_value_t = 10_000)]
-    pub cache_size: u64,
-
-    /// Longest time a forwarded positive answer is cached.
-    #[arg(long = "cache-max-ttl", env = "CLUSTERDNS_CACHE_MAX_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub cache_max_ttl: std::time::Duration,
-
-    /// Longest time a forwarded NXDOMAIN or NODATA is cached (RFC 2308).
-    #[arg(long = "cache-max-negative-ttl", env = "CLUSTERDNS_CACHE_MAX_NEGATIVE_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub cache_max_negative_ttl: std::time::Duration,
-
-    /// RFC 1035 zone file to serve authoritatively next to the cluster zone (its origin is the
-    /// owner of its SOA record). Repeatable; re-read when it changes.
-    #[arg(long = "zone-file", env = "CLUSTERDNS_ZONE_FILE", value_delimiter = ',', value_name = "PATH")]
-    pub zone_files: Vec<PathBuf>,
-
     /// Answer NXDOMAIN for PTR queries of addresses the cluster does not know, instead of
     /// forwarding them.
     #[arg(long = "no-reverse-fallthrough", env = "CLUSTERDNS_NO_REVERSE_FALLTHROUGH")]
@@ -198,7 +147,31 @@ pub struct Cli {
     #[arg(long = "log-format", env = "CLUSTERDNS_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Log every query at info (changes on reload, without a restart).
+    /// Settings a reload applies to the running server.
+    #[command(flatten)]
+    pub live: LiveSettings,
+}
+
+/// The settings a reload (SIGHUP, or a change of the `--config` file) applies to the running
+/// server. Every other setting takes effect at the next start; a reload that changes one says so.
+#[derive(Debug, Clone, PartialEq, Args)]
+#[command(next_help_heading = "Applied on reload (SIGHUP, or a change of the --config file)")]
+pub struct LiveSettings {
+    /// TTL in seconds of every record built from Kubernetes data (0..=3600).
+    #[arg(long = "ttl", env = "CLUSTERDNS_TTL", value_name = "SECONDS", default_value_t = 5, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub ttl: u32,
+
+    /// Pod records `<a-b-c-d>.<ns>.pod.<zone>`.
+    #[arg(long = "pods", env = "CLUSTERDNS_PODS", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
+    pub pods: PodMode,
+
+    /// RFC 1035 zone file to serve authoritatively next to the cluster zone (its origin is the
+    /// owner of its SOA record). Repeatable; re-read when it changes.
+    #[arg(long = "zone-file", env = "CLUSTERDNS_ZONE_FILE", value_delimiter = ',', value_name = "PATH")]
+    pub zone_files: Vec<PathBuf>,
+
+    /// Log every query at info.
     #[arg(long = "log-queries", env = "CLUSTERDNS_LOG_QUERIES")]
     pub log_queries: bool,
 
@@ -206,6 +179,52 @@ pub struct Cli {
     /// `info,clusterdns::source=debug`. `debug` logs every query.
     #[arg(long = "log-level", env = "CLUSTERDNS_LOG_LEVEL", value_name = "LEVEL", default_value = "info", value_parser = parse_log_level)]
     pub log_level: String,
+
+    #[command(flatten)]
+    pub forward: ForwardArgs,
+}
+
+/// Forwarding and its cache: a change builds a new forwarder (with an empty cache).
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct ForwardArgs {
+    /// Upstream resolver for names outside our zones. Repeatable; tried in order, a failing one
+    /// is skipped for a while. Default: the nameservers of --resolv-conf.
+    #[arg(long = "upstream", env = "CLUSTERDNS_UPSTREAM", value_delimiter = ',', value_name = "ADDR[:PORT]", value_parser = crate::forward::resolv::parse_upstream)]
+    pub upstreams: Vec<SocketAddr>,
+
+    /// resolv.conf whose nameservers are the default upstreams (e.g. the node's).
+    #[arg(
+        long = "resolv-conf",
+        env = "CLUSTERDNS_RESOLV_CONF",
+        value_name = "PATH",
+        default_value = "/etc/resolv.conf"
+    )]
+    pub resolv_conf: PathBuf,
+
+    /// Stub domain: names in DOMAIN go to these upstreams instead (kube-dns `stubDomains`).
+    /// Repeatable; the longest matching domain wins.
+    #[arg(long = "stub", env = "CLUSTERDNS_STUB", value_delimiter = ';', value_name = "DOMAIN=ADDR[,ADDR]", value_parser = parse_stub)]
+    pub stubs: Vec<(Name, Vec<SocketAddr>)>,
+
+    /// How long one upstream gets to answer one query before the next is tried.
+    #[arg(long = "upstream-timeout", env = "CLUSTERDNS_UPSTREAM_TIMEOUT", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub upstream_timeout: std::time::Duration,
+
+    /// Forwarded queries in flight at most; beyond, new ones get SERVFAIL at once.
+    #[arg(long = "max-concurrent", env = "CLUSTERDNS_MAX_CONCURRENT", value_name = "N", default_value_t = 1000)]
+    pub max_concurrent: usize,
+
+    /// Forwarded answers cached at most (entries).
+    #[arg(long = "cache-size", env = "CLUSTERDNS_CACHE_SIZE", value_name = "N", default_value_t = 10_000)]
+    pub cache_size: u64,
+
+    /// Longest time a forwarded positive answer is cached.
+    #[arg(long = "cache-max-ttl", env = "CLUSTERDNS_CACHE_MAX_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub cache_max_ttl: std::time::Duration,
+
+    /// Longest time a forwarded NXDOMAIN or NODATA is cached (RFC 2308).
+    #[arg(long = "cache-max-negative-ttl", env = "CLUSTERDNS_CACHE_MAX_NEGATIVE_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub cache_max_negative_ttl: std::time::Duration,
 }
 
 fn parse_zone(s: &str) -> Result<Name, String> {
@@ -277,62 +296,6 @@ fn parse_log_level(s: &str) -> Result<String, String> {
 }
 
 impl Cli {
-    /// The effective settings, as a TOML file that would reproduce them.
-    pub fn effective(&self) -> String {
-        let list =
-            |items: Vec<String>| format!("[{}]", items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", "));
-        let paths = |p: &[PathBuf]| list(p.iter().map(|p| p.display().to_string()).collect());
-        let addrs = |a: &[SocketAddr]| list(a.iter().map(ToString::to_string).collect());
-        let secs = |d: std::time::Duration| format!("{:?}", format!("{}ms", d.as_millis()));
-        let mut out = String::new();
-        let mut line = |key: &str, value: String| out.push_str(&format!("{key} = {value}\n"));
-        line("manifests", paths(&self.manifests));
-        line("manifest-max-size", self.manifest_max_size.to_string());
-        if let Some(k) = &self.kubeconfig {
-            line("kubeconfig", format!("{:?}", k.display().to_string()));
-        }
-        if let Some(c) = &self.context {
-            line("context", format!("{c:?}"));
-        }
-        line("namespaces", list(self.namespaces.clone()));
-        if let Some(l) = &self.labels {
-            line("labels", format!("{l:?}"));
-        }
-        line("startup-timeout", secs(self.startup_timeout));
-        line("watch-timeout", secs(self.watch_timeout));
-        line("listen", addrs(&self.listen));
-        line("zone", format!("{:?}", self.zone.to_string().trim_end_matches('.')));
-        line("ttl", self.ttl.to_string());
-        line("pods", format!("{:?}", format!("{:?}", self.pods).to_lowercase()));
-        line("upstream", addrs(&self.upstreams));
-        line("resolv-conf", format!("{:?}", self.resolv_conf.display().to_string()));
-        let stubs = self.stubs.iter().map(|(d, a)| {
-            let a: Vec<String> = a.iter().map(ToString::to_string).collect();
-            format!("{}={}", d.to_string().trim_end_matches('.'), a.join(","))
-        });
-        line("stub", list(stubs.collect()));
-        line("upstream-timeout", secs(self.upstream_timeout));
-        line("max-concurrent", self.max_concurrent.to_string());
-        line("cache-size", self.cache_size.to_string());
-        line("cache-max-ttl", secs(self.cache_max_ttl));
-        line("cache-max-negative-ttl", secs(self.cache_max_negative_ttl));
-        line("zone-file", paths(&self.zone_files));
-        line("no-reverse-fallthrough", self.no_reverse_fallthrough.to_string());
-        line("tcp-connections", self.tcp_connections.to_string());
-        line("tcp-connections-per-client", self.tcp_connections_per_client.to_string());
-        line("tcp-idle-timeout", secs(self.tcp_idle_timeout));
-        if let Some(a) = &self.admin {
-            line("admin", format!("{:?}", a.to_string()));
-        }
-        line("lameduck", secs(self.lameduck));
-        line("shutdown-timeout", secs(self.shutdown_timeout));
-        line("udp-workers", self.udp_workers.to_string());
-        line("log-level", format!("{:?}", self.log_level));
-        line("log-format", format!("{:?}", format!("{:?}", self.log_format).to_lowercase()));
-        line("log-queries", self.log_queries.to_string());
-        out
-    }
-
     pub fn tcp(&self) -> crate::tcp::TcpSettings {
         crate::tcp::TcpSettings {
             max_connections: self.tcp_connections,
@@ -352,12 +315,70 @@ impl Cli {
     /// decides how many there are) and the kube client's per-request errors kept quiet
     /// (clusterdns logs watch failures once per state change) unless a directive names them.
     pub fn log_filter(&self) -> String {
+        self.live.log_filter()
+    }
+}
+
+impl LiveSettings {
+    /// See [`Cli::log_filter`].
+    pub fn log_filter(&self) -> String {
         if self.log_level.contains('=') {
             self.log_level.clone()
         } else {
             format!("{},hickory_server=error,hickory_proto=error,hickory_net=warn,kube_client=off", self.log_level)
         }
     }
+}
+
+/// Arguments that are not settings.
+pub const NOT_SETTINGS: [&str; 4] = ["config", "check-config", "help", "version"];
+
+/// Every setting's values as given, whether by flag, environment, file or default, by key (the
+/// flag's name): what `check-config` prints, and what tells a reload which keys changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Settings(BTreeMap<String, Vec<String>>);
+
+impl Settings {
+    pub fn from_matches(matches: &ArgMatches) -> Settings {
+        let mut settings = BTreeMap::new();
+        for arg in Cli::command().get_arguments() {
+            let Some(key) = arg.get_long().filter(|k| !NOT_SETTINGS.contains(k)) else { continue };
+            let values = matches.get_raw(arg.get_id().as_str()).into_iter().flatten();
+            settings.insert(key.to_string(), values.map(|v| v.to_string_lossy().into_owned()).collect());
+        }
+        Settings(settings)
+    }
+
+    /// The settings as a TOML file that would reproduce them.
+    pub fn to_toml(&self) -> String {
+        let command = Cli::command();
+        let mut out = String::new();
+        for arg in command.get_arguments() {
+            let Some(values) = arg.get_long().and_then(|key| self.0.get(key)) else { continue };
+            let key = arg.get_long().unwrap_or_default();
+            let quoted = |v: &String| format!("{v:?}");
+            let value = match arg.get_action() {
+                ArgAction::Append => format!("[{}]", values.iter().map(quoted).collect::<Vec<_>>().join(", ")),
+                ArgAction::SetTrue => values.first().map_or("false".into(), Clone::clone),
+                _ if values.is_empty() => continue,
+                _ if values[0].parse::<i64>().is_ok() => values[0].clone(),
+                _ => quoted(&values[0]),
+            };
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+        out
+    }
+
+    /// The keys whose values differ between the two.
+    pub fn changed<'a>(&'a self, other: &'a Settings) -> BTreeSet<&'a str> {
+        let keys = self.0.keys().chain(other.0.keys()).map(String::as_str);
+        keys.filter(|k| self.0.get(*k) != other.0.get(*k)).collect()
+    }
+}
+
+/// Whether a reload applies `key` (one of [`LiveSettings`]) without a restart.
+pub fn is_live(key: &str) -> bool {
+    LiveSettings::augment_args(clap::Command::new("live")).get_arguments().any(|a| a.get_long() == Some(key))
 }
 
 #[cfg(test)]
@@ -372,8 +393,8 @@ mod tests {
     fn defaults_match_the_documentation() {
         let cli = parse(&["--manifests", "zones/demo"]).unwrap();
         assert_eq!(cli.zone, Name::from_ascii("cluster.local.").unwrap());
-        assert_eq!(cli.ttl, 5);
-        assert_eq!(cli.pods, PodMode::Disabled);
+        assert_eq!(cli.live.ttl, 5);
+        assert_eq!(cli.live.pods, PodMode::Disabled);
         assert_eq!(cli.listen, vec!["0.0.0.0:53".parse::<SocketAddr>().unwrap()]);
     }
 

@@ -8,14 +8,59 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::CommandFactory;
+use clap::error::ContextKind;
+use clap::{CommandFactory, FromArgMatches};
 
-use crate::config::Cli;
+use crate::config::{Cli, NOT_SETTINGS, Settings};
 
 pub const CONFIG_ENV: &str = "CLUSTERDNS_CONFIG";
 
-/// Keys that are not settings.
-const NOT_KEYS: [&str; 4] = ["config", "check-config", "help", "version"];
+/// A configuration read and checked: the typed settings, each key's values as given, and the
+/// command line with the file merged in.
+pub struct Loaded {
+    pub cli: Cli,
+    pub settings: Settings,
+    pub arguments: Arguments,
+}
+
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file cannot be read, is not TOML, or names an unknown key.
+    File(String),
+    /// A flag or a value is wrong (or help or the version was asked for); `origin` names the
+    /// file and key when the value came from the file.
+    Invalid { error: clap::Error, origin: Option<(PathBuf, String)> },
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::File(message) => f.write_str(message),
+            LoadError::Invalid { error, origin: Some((file, key)) } => {
+                write!(f, "config {}: key {key:?}: {}", file.display(), error.to_string().trim())
+            }
+            LoadError::Invalid { error, origin: None } => f.write_str(error.to_string().trim()),
+        }
+    }
+}
+
+/// The one way the configuration is read, at start and on every reload: the file merged into
+/// the command line, then every value checked by the flag parser.
+pub fn load(argv: Vec<OsString>) -> Result<Loaded, LoadError> {
+    let arguments = merge(argv).map_err(LoadError::File)?;
+    let parsed = Cli::command().args_override_self(true).try_get_matches_from(&arguments.argv);
+    let parsed = parsed.and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    match parsed {
+        Ok((cli, matches)) => Ok(Loaded { cli, settings: Settings::from_matches(&matches), arguments }),
+        Err(error) => {
+            let arg = error.get(ContextKind::InvalidArg).map(ToString::to_string).unwrap_or_default();
+            let key =
+                arguments.from_file.iter().find(|k| arg.starts_with(&format!("--{k} ")) || arg == format!("--{k}"));
+            let origin = key.cloned().zip(arguments.file.clone()).map(|(key, file)| (file, key));
+            Err(LoadError::Invalid { error, origin })
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Arguments {
@@ -46,7 +91,7 @@ pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
     for (key, value) in &table {
         let arg = command
             .get_arguments()
-            .find(|a| a.get_long() == Some(key.as_str()) && !NOT_KEYS.contains(&key.as_str()))
+            .find(|a| a.get_long() == Some(key.as_str()) && !NOT_SETTINGS.contains(&key.as_str()))
             .ok_or_else(|| format!("config {}: unknown key {key:?}", path.display()))?;
         let on_command_line = given.iter().any(|a| a == &format!("--{key}") || a.starts_with(&format!("--{key}=")));
         let in_environment = arg.get_env().is_some_and(|env| std::env::var_os(env).is_some());

@@ -92,6 +92,8 @@ impl AnswerCache {
     }
 
     pub fn entry_count(&self) -> u64 {
+        // moka applies inserts to its count in the background: settle them first.
+        self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
 }

@@ -225,6 +225,7 @@ impl Forwarder {
         }
     }
 
+    /// Entries in the cache, counted now (the cache otherwise counts lazily).
     pub fn cache_entries(&self) -> u64 {
         self.cache.entry_count()
     }

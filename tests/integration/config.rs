@@ -33,8 +33,9 @@ fn flags_beat_environment_beats_file_beats_default() {
     let out = effective(&["--check-config"], &[("CLUSTERDNS_CONFIG", Some(&path)), ("CLUSTERDNS_TTL", None)]);
     assert!(
         out.contains("ttl = 30")
-            && out.contains("lameduck = \"2000ms\"")
-            && out.contains("cache-max-ttl = \"30000ms\""),
+            && out.contains("lameduck = \"2s\"")
+            && out.contains("cache-max-ttl = \"30s\"")
+            && out.contains("manifests = [\"zones/demo\"]"),
         "{out}"
     );
 }
@@ -90,4 +91,44 @@ async fn sighup_reloads_and_restart_only_keys_are_named() {
     server.signal("HUP");
     let warned = server.expect_log("takes effect after a restart", Duration::from_secs(10));
     assert!(warned.contains("udp-workers"), "{warned}");
+}
+
+#[tokio::test]
+async fn a_restart_only_change_is_named_once_and_never_applied_by_a_later_reload() {
+    let (_dir, path) = config("ttl = 42\n");
+    let server = DnsServer::start(&fixture::files(), &["--config", &path]);
+    let web = "web.apps.svc.cluster.local.";
+    std::fs::write(&path, "ttl = 42\nzone = \"other.example\"\n").unwrap();
+    let warned = server.expect_log("takes effect after a restart", Duration::from_secs(10));
+    assert!(warned.contains("zone"), "{warned}");
+    // Another reload, of a live key: the zone stays what the server started with.
+    std::fs::write(&path, "ttl = 7\nzone = \"other.example\"\n").unwrap();
+    let reloaded = server.eventually(web, RecordType::A, Duration::from_secs(10), |r| r.answers[0].ttl == 7).await;
+    assert_eq!(reloaded.answers[0].ttl, 7);
+    let other = server.query("web.apps.svc.other.example.", RecordType::A).await;
+    assert!(other.answers.is_empty(), "not served under the new zone before a restart: {other}");
+    let warnings = server.logs().iter().filter(|l| l.contains("takes effect after a restart")).count();
+    assert_eq!(warnings, 1, "{}", server.logs().join("\n"));
+}
+
+fn cache_entries(server: &DnsServer) -> f64 {
+    let (_, metrics) = server.admin_get("/metrics");
+    let line = metrics.lines().find(|l| l.starts_with("clusterdns_cache_entries ")).expect("the cache entries metric");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_the_entries_of_the_cache_in_use_after_a_reload() {
+    let upstream = crate::upstream::Upstream::start(1);
+    let (_dir, path) = config(&format!("upstream = [\"{}\"]\n", upstream.arg()));
+    let server = DnsServer::start(&fixture::files(), &["--config", &path, "--admin", "127.0.0.1:0"]);
+    for name in ["a.example.", "a.example.", "b.example."] {
+        server.query(name, RecordType::A).await;
+    }
+    assert_eq!(cache_entries(&server), 2.0, "one entry per name, hits included");
+    // A new forwarder, with a cache of its own.
+    std::fs::write(&path, format!("upstream = [\"{}\"]\nupstream-timeout = \"3s\"\n", upstream.arg())).unwrap();
+    server.expect_log("configuration reloaded", Duration::from_secs(10));
+    server.query("c.example.", RecordType::A).await;
+    assert_eq!(cache_entries(&server), 1.0);
 }
