@@ -127,7 +127,7 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
         N::Service { namespace, service } => service_node(snapshot.service(namespace, service)?),
         N::Endpoint { namespace, service, host } => {
             let entry = snapshot.service(namespace, service)?;
-            let ips: Vec<IpAddr> = entry.endpoints_named(host).iter().map(|e| e.ip).collect();
+            let ips: Vec<IpAddr> = entry.endpoints_named(host).map(|e| e.ip).collect();
             (!ips.is_empty()).then_some(Node::Addresses { ips: Cow::Owned(ips), rotate: true })
         }
         N::SrvProtocol { namespace, service, protocol } => {
@@ -217,10 +217,10 @@ fn rrset(
             (address_records(&owner(), window(&family, rotation), zone.ttl), Vec::new())
         }
         (Node::Headless(entry), RecordType::A) => {
-            (address_records(&owner(), window(&entry.ipv4, q.rotation), zone.ttl), Vec::new())
+            (address_records(&owner(), window(entry.family(false), q.rotation).map(|e| &e.ip), zone.ttl), Vec::new())
         }
         (Node::Headless(entry), RecordType::AAAA) => {
-            (address_records(&owner(), window(&entry.ipv6, q.rotation), zone.ttl), Vec::new())
+            (address_records(&owner(), window(entry.family(true), q.rotation).map(|e| &e.ip), zone.ttl), Vec::new())
         }
         (Node::Srv { entry, targets }, RecordType::SRV) => srv_rrset(zone, name, &owner(), entry, targets, q.rotation),
         _ => none,
@@ -283,11 +283,11 @@ fn srv_rrset(
         }
         SrvTargets::Endpoints(targets) => {
             let chosen: Vec<&SrvTarget> = window(targets, rotation).collect();
-            let answers = chosen.iter().filter_map(|t| srv(Some(&t.host), t.port)).collect();
-            let hosts: BTreeSet<&str> = chosen.iter().map(|t| &*t.host).collect();
+            let answers = chosen.iter().filter_map(|t| srv(Some(entry.target_host(t)), t.port)).collect();
+            let hosts: BTreeSet<&str> = chosen.iter().map(|t| entry.target_host(t)).collect();
             let mut additionals = Vec::new();
             for host in hosts {
-                let ips = entry.endpoints_named(host).iter().map(|e| &e.ip);
+                let ips = entry.endpoints_named(host).map(|e| &e.ip);
                 additionals.extend(target_addresses(zone, name, Some(host), ips));
                 if additionals.len() >= MAX_SECTION_RECORDS {
                     break;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
-use super::object::{ClusterObjects, EndpointSlice, Service, ServiceKind};
+use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKind};
 
 /// One published address of a headless Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,16 +17,16 @@ pub struct ServedEndpoint {
     pub host: Arc<str>,
 }
 
-/// One SRV record of a headless Service before it is built: an endpoint's name and the port
-/// it serves.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One SRV record of a headless Service before it is built: which endpoint (an index into
+/// [`ServiceEntry::endpoints`], whose name is the target) and the port it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SrvTarget {
-    pub host: Arc<str>,
+    pub endpoint: u32,
     pub port: u16,
 }
 
 /// The SRV targets of one named port of a headless Service (`_<name>._<protocol>`), ordered by
-/// host, then port, without duplicates (RFC 2181 §5: an RRset holds no record twice).
+/// target name, then port, without duplicates (RFC 2181 §5: an RRset holds no record twice).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SrvSet {
     pub protocol: Box<str>,
@@ -36,16 +36,18 @@ pub struct SrvSet {
 
 /// A Service as DNS answers it. Everything an answer needs that depends only on the data is
 /// computed here, when the entry is built, so that a query costs what its answer holds and no
-/// more, however many endpoints the Service has.
+/// more, however many endpoints the Service has. Indices rather than copies keep it small.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     pub service: Service,
-    /// Headless Services only: published addresses, deduplicated by IP, ordered by host and
-    /// then IP, so that the addresses of one endpoint name are adjacent.
+    /// Headless Services only: published addresses, deduplicated, ordered by IP (so the IPv4
+    /// ones come first): the A and AAAA answers are two ranges of it.
     pub endpoints: Vec<ServedEndpoint>,
-    /// The same addresses by family, ordered by IP: the A and AAAA answers.
-    pub ipv4: Box<[IpAddr]>,
-    pub ipv6: Box<[IpAddr]>,
+    /// Where the IPv6 addresses start in `endpoints`.
+    ipv6_start: usize,
+    /// Indices into `endpoints`, ordered by host and then IP: the endpoints of one name are
+    /// adjacent and found by binary search.
+    by_host: Box<[u32]>,
     /// Headless Services only: SRV targets per named port, ordered by protocol, then name.
     pub srv: Box<[SrvSet]>,
 }
@@ -53,23 +55,41 @@ pub struct ServiceEntry {
 impl ServiceEntry {
     /// The entry of `service`, whose published endpoints (DNS spec §2.4) come from `slices`.
     pub fn new<'a>(service: Service, slices: impl Iterator<Item = &'a EndpointSlice>) -> ServiceEntry {
-        let (mut endpoints, srv) = published(&service, slices);
-        endpoints.sort_by(|a, b| (&a.host, a.ip).cmp(&(&b.host, b.ip)));
-        let mut ips: Vec<IpAddr> = endpoints.iter().map(|e| e.ip).collect();
-        ips.sort_unstable();
-        let (ipv4, ipv6): (Vec<IpAddr>, Vec<IpAddr>) = ips.into_iter().partition(IpAddr::is_ipv4);
-        ServiceEntry { service, endpoints, ipv4: ipv4.into(), ipv6: ipv6.into(), srv }
+        let (endpoints, ports) = published(&service, slices);
+        let ipv6_start = endpoints.partition_point(|e| e.ip.is_ipv4());
+        let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
+        let mut by_host: Vec<u32> = (0..endpoints.len()).map(index).collect();
+        by_host.sort_by(|a, b| endpoints[*a as usize].host.cmp(&endpoints[*b as usize].host));
+        let host = |t: &SrvTarget| &endpoints[t.endpoint as usize].host;
+        let srv = ports.into_iter().map(|((protocol, name), mut targets)| {
+            targets.sort_by(|a, b| (host(a), a.port).cmp(&(host(b), b.port)));
+            targets.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
+            SrvSet { protocol: protocol.into(), name: name.into(), targets: targets.into() }
+        });
+        let srv = srv.collect();
+        ServiceEntry { service, endpoints, ipv6_start, by_host: by_host.into(), srv }
     }
 
     pub fn is_headless(&self) -> bool {
         self.service.kind == ServiceKind::Headless
     }
 
-    /// The published endpoints named `host`.
-    pub fn endpoints_named(&self, host: &str) -> &[ServedEndpoint] {
-        let start = self.endpoints.partition_point(|e| &*e.host < host);
-        let end = start + self.endpoints[start..].partition_point(|e| &*e.host == host);
-        &self.endpoints[start..end]
+    /// The published IPv4 (`ipv6: false`) or IPv6 endpoints, ordered by IP.
+    pub fn family(&self, ipv6: bool) -> &[ServedEndpoint] {
+        if ipv6 { &self.endpoints[self.ipv6_start..] } else { &self.endpoints[..self.ipv6_start] }
+    }
+
+    /// The published endpoints named `host`, ordered by IP.
+    pub fn endpoints_named<'s>(&'s self, host: &str) -> impl Iterator<Item = &'s ServedEndpoint> + Clone {
+        let start = self.by_host.partition_point(|i| &*self.endpoints[*i as usize].host < host);
+        let rest = &self.by_host[start..];
+        let end = rest.partition_point(|i| &*self.endpoints[*i as usize].host == host);
+        rest[..end].iter().map(|i| &self.endpoints[*i as usize])
+    }
+
+    /// The name of an SRV target.
+    pub fn target_host(&self, target: &SrvTarget) -> &str {
+        &self.endpoints[target.endpoint as usize].host
     }
 
     /// The SRV target sets of the named port `name` (`None`: any) with `protocol`.
@@ -155,36 +175,40 @@ impl Snapshot {
 }
 
 /// The addresses a headless Service publishes (DNS spec §2.4): ready ones, or all of them when
-/// the Service publishes not-ready addresses; merged over its slices and deduplicated by IP.
-/// With them, the SRV targets of each named port: every published address of a slice serves
-/// that slice's ports.
+/// the Service publishes not-ready addresses; merged over its slices, deduplicated by IP and
+/// ordered by it. With them, the SRV targets of each named port: every published address of a
+/// slice serves that slice's ports.
+type PortTargets<'a> = BTreeMap<(&'a str, &'a str), Vec<SrvTarget>>;
+
 fn published<'a>(
     svc: &Service,
     slices: impl Iterator<Item = &'a EndpointSlice>,
-) -> (Vec<ServedEndpoint>, Box<[SrvSet]>) {
+) -> (Vec<ServedEndpoint>, PortTargets<'a>) {
     if svc.kind != ServiceKind::Headless {
-        return (Vec::new(), Box::default());
+        return (Vec::new(), BTreeMap::new());
     }
-    let mut served: BTreeMap<IpAddr, ServedEndpoint> = BTreeMap::new();
-    let mut srv: BTreeMap<(&str, &str), Vec<SrvTarget>> = BTreeMap::new();
+    // First the addresses, each with the ports of the first slice that has it...
+    let mut served: BTreeMap<IpAddr, (Arc<str>, &'a [NamedPort])> = BTreeMap::new();
     for slice in slices {
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
             let ip = endpoint.address;
-            let Entry::Vacant(vacant) = served.entry(ip) else { continue };
-            let host: Arc<str> = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
-            for port in &slice.ports {
-                let target = SrvTarget { host: host.clone(), port: port.port };
-                srv.entry((&port.protocol, &port.name)).or_default().push(target);
+            if let Entry::Vacant(vacant) = served.entry(ip) {
+                let host = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
+                vacant.insert((host, &slice.ports));
             }
-            vacant.insert(ServedEndpoint { ip, host });
         }
     }
-    let srv = srv.into_iter().map(|((protocol, name), mut targets)| {
-        targets.sort_unstable();
-        targets.dedup();
-        SrvSet { protocol: protocol.into(), name: name.into(), targets: targets.into() }
-    });
-    (served.into_values().collect(), srv.collect())
+    // ...then, with their final positions known, the targets.
+    let mut targets: PortTargets<'a> = BTreeMap::new();
+    let mut endpoints = Vec::with_capacity(served.len());
+    for (index, (ip, (host, ports))) in served.into_iter().enumerate() {
+        let endpoint = u32::try_from(index).expect("fewer than 2^32 endpoints");
+        for port in ports {
+            targets.entry((&port.protocol, &port.name)).or_default().push(SrvTarget { endpoint, port: port.port });
+        }
+        endpoints.push(ServedEndpoint { ip, host });
+    }
+    (endpoints, targets)
 }
 
 /// The label that names an address without a hostname: `10-0-0-1`, or for IPv6 the compressed
@@ -259,13 +283,14 @@ mod tests {
         let two = slice(&[("tcp", "http", 9090)], &[("10.0.0.1", Some("b")), ("10.0.0.2", Some("c"))]);
         let entry = ServiceEntry::new(service, [one, two].iter());
         let hosts: Vec<(&str, String)> = entry.endpoints.iter().map(|e| (&*e.host, e.ip.to_string())).collect();
-        assert_eq!(hosts, [("a", "fd00::1".into()), ("b", "10.0.0.1".into()), ("b", "10.0.0.2".into())]);
-        assert_eq!(entry.endpoints_named("b").len(), 2);
-        assert!(entry.endpoints_named("c").is_empty(), "10.0.0.2 came first from the slice naming it b");
-        assert_eq!(&*entry.ipv4, [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2])]);
-        assert_eq!(entry.ipv6.len(), 1);
+        assert_eq!(hosts, [("b", "10.0.0.1".into()), ("b", "10.0.0.2".into()), ("a", "fd00::1".into())]);
+        assert_eq!(entry.endpoints_named("b").count(), 2);
+        assert_eq!(entry.endpoints_named("c").count(), 0, "10.0.0.2 came first from the slice naming it b");
+        let ipv4: Vec<IpAddr> = entry.family(false).iter().map(|e| e.ip).collect();
+        assert_eq!(ipv4, [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2])]);
+        assert_eq!(entry.family(true).len(), 1);
         let http = entry.srv_sets("tcp", Some("http"));
-        let targets: Vec<(&str, u16)> = http[0].targets.iter().map(|t| (&*t.host, t.port)).collect();
+        let targets: Vec<(&str, u16)> = http[0].targets.iter().map(|t| (entry.target_host(t), t.port)).collect();
         assert_eq!(targets, [("a", 8080), ("b", 8080), ("b", 9090)]);
         assert_eq!(entry.srv_sets("udp", None).len(), 1);
         assert!(entry.srv_sets("udp", Some("http")).is_empty());
