@@ -322,13 +322,20 @@ impl Cli {
 impl LiveSettings {
     /// See [`Cli::log_filter`].
     pub fn log_filter(&self) -> String {
-        if self.log_level.contains('=') {
-            self.log_level.clone()
-        } else {
-            format!("{},hickory_server=error,hickory_proto=error,hickory_net=warn,kube_client=off", self.log_level)
+        let mut filter = self.log_level.clone();
+        for (target, level) in QUIET_TARGETS {
+            if !filter.contains(target) {
+                filter.push_str(&format!(",{target}={level}"));
+            }
         }
+        filter
     }
 }
+
+/// Libraries whose logs are per packet or per request, and the level they are kept at unless
+/// the log filter names them: a client must not decide how much is logged.
+const QUIET_TARGETS: [(&str, &str); 4] =
+    [("hickory_server", "error"), ("hickory_proto", "error"), ("hickory_net", "warn"), ("kube_client", "off")];
 
 /// Arguments that are not settings.
 pub const NOT_SETTINGS: [&str; 4] = ["config", "check-config", "help", "version"];
@@ -417,6 +424,14 @@ mod tests {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn per_packet_library_logs_stay_quiet_unless_the_filter_names_them() {
+        let filter = |level: &str| parse(&["--manifests", "x", "--log-level", level]).unwrap().log_filter();
+        assert!(filter("warn,clusterdns::app=info").contains("hickory_proto=error"));
+        assert!(filter("debug").contains("hickory_proto=error"));
+        assert!(!filter("info,hickory_proto=debug").contains("hickory_proto=error"));
     }
 
     #[test]
