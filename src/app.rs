@@ -182,7 +182,7 @@ pub async fn run(
         warn!(timeout = ?cli.startup_timeout, "{incomplete}; answering anyway: names not yet known get SERVFAIL until it is");
     }
 
-    let zone = ZoneSettings::new(cli.zone.clone(), cli.live.ttl, cli.live.pods);
+    let zone = ZoneSettings::new(cli.zone.clone(), cli.live.ttl, cli.live.pods).with_ttl_jitter(cli.live.ttl_jitter);
     let live_zone = Arc::new(ArcSwap::from_pointee(zone.clone()));
     info!(zone = %zone.cluster, ttl = cli.live.ttl, pods = ?cli.live.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");

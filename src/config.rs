@@ -162,6 +162,12 @@ pub struct LiveSettings {
           value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub ttl: u32,
 
+    /// Lower the TTL of each headless answer by a random part of this many percent (0: off), so
+    /// that clients refreshing on expiry (Envoy with respect_dns_ttl, gRPC) spread out.
+    #[arg(long = "ttl-jitter", env = "CLUSTERDNS_TTL_JITTER", value_name = "PERCENT", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=50))]
+    pub ttl_jitter: u32,
+
     /// Pod records `<a-b-c-d>.<ns>.pod.<zone>`.
     #[arg(long = "pods", env = "CLUSTERDNS_PODS", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
     pub pods: PodMode,

@@ -151,6 +151,11 @@ impl Metrics {
         self.queries.record(transport, zone, qtype_index(qtype), rcode_index(rcode), size, started.elapsed());
     }
 
+    /// A reply that did not carry the whole answer: TC set, and the answer records left out.
+    pub fn shortened(&self, transport: Transport, truncated: bool, left_out: usize) {
+        self.queries.shortened(transport, truncated, left_out);
+    }
+
     pub fn forwarded(&self, upstream: &str, took: Duration, ok: bool) {
         let labels = UpstreamLabels { upstream: upstream.to_string() };
         self.forward_requests.get_or_create(&labels).inc();

@@ -38,6 +38,9 @@ struct Shard {
     duration_sum_ns: Box<[AtomicU64]>,
     size: Box<[AtomicU64]>,
     size_sum: Box<[AtomicU64]>,
+    /// By transport: replies sent with TC, and answer records left out of replies.
+    truncated: Box<[AtomicU64]>,
+    left_out: Box<[AtomicU64]>,
 }
 
 fn zeroed(n: usize) -> Box<[AtomicU64]> {
@@ -58,6 +61,8 @@ impl Shard {
             duration_sum_ns: zeroed(zones),
             size: zeroed(zones * (SIZE_BUCKETS + 1)),
             size_sum: zeroed(zones),
+            truncated: zeroed(TRANSPORTS.len()),
+            left_out: zeroed(TRANSPORTS.len()),
         }
     }
 }
@@ -111,6 +116,14 @@ impl QueryStats {
         });
     }
 
+    pub fn shortened(&self, transport: Transport, truncated: bool, left_out: usize) {
+        let t = transport as usize;
+        self.with_shard(|shard| {
+            bump(&shard.truncated[t], u64::from(truncated));
+            bump(&shard.left_out[t], left_out as u64);
+        });
+    }
+
     fn sum(&self, pick: impl Fn(&Shard) -> &[AtomicU64], len: usize) -> Vec<u64> {
         let mut total = vec![0u64; len];
         for shard in self.shards.lock().expect("shard list lock").iter() {
@@ -131,6 +144,11 @@ struct RequestLabels {
 }
 
 #[derive(EncodeLabelSet, Debug, Clone, Hash, PartialEq, Eq)]
+struct TransportLabels {
+    transport: &'static str,
+}
+
+#[derive(EncodeLabelSet, Debug, Clone, Hash, PartialEq, Eq)]
 struct ZoneLabels {
     zone: &'static str,
 }
@@ -148,6 +166,20 @@ impl Collector for QueryStats {
             let transport = TRANSPORTS[i / RCODES.len() / QTYPES.len() / zones];
             let labels = RequestLabels { transport, qtype, zone, rcode };
             ConstCounter::new(*count).encode(metric.encode_family(&labels)?)?;
+        }
+        for (name, help, pick) in [
+            (
+                "dns_truncated_responses",
+                "Replies sent with TC set",
+                (|s: &Shard| &*s.truncated) as fn(&Shard) -> &[AtomicU64],
+            ),
+            ("dns_answers_left_out", "Answer records that did not fit in their reply", |s: &Shard| &*s.left_out),
+        ] {
+            let counts = self.sum(pick, TRANSPORTS.len());
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (transport, count) in TRANSPORTS.iter().zip(counts) {
+                ConstCounter::new(count).encode(metric.encode_family(&TransportLabels { transport })?)?;
+            }
         }
         histograms(&mut encoder, "dns_request_duration_seconds", "Time to answer a request", self, true)?;
         histograms(&mut encoder, "dns_response_size_bytes", "Size of responses", self, false)

@@ -13,6 +13,9 @@ pub struct Answer {
     /// The zone's SOA, for negative answers (RFC 2308 §3).
     pub soa: Option<Record>,
     pub additionals: Vec<Record>,
+    /// Answer records left unbuilt because no message could hold them (see the cap in
+    /// `cluster.rs`): reported with the records a reply leaves out.
+    pub unbuilt: usize,
     /// A CNAME target still to follow (it is the last record in `answers`).
     pub chase: Option<Name>,
     /// A CNAME target outside our zones, left for the forwarder.
@@ -30,6 +33,7 @@ impl Answer {
             answers,
             soa: None,
             additionals,
+            unbuilt: 0,
             chase: None,
             external: None,
             fallthrough: false,

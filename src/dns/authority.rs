@@ -83,7 +83,7 @@ impl Authority {
         }
         let (kind, apex) = builtin?;
         let labels = relative_labels(lower, apex)?;
-        let question = Question { name, labels: &labels, qtype, rotation };
+        let question = Question { name, labels: &labels, qtype, rotation, headless_ttl: zone.headless_ttl() };
         Some(match kind {
             ZoneKind::Cluster => cluster::answer(&zone, snapshot, &question),
             ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => {
@@ -113,6 +113,7 @@ impl Authority {
             seen.push(lower);
             answer.answers.extend(next.answers);
             answer.additionals.extend(next.additionals);
+            answer.unbuilt += next.unbuilt;
             answer.rcode = next.rcode;
             answer.soa = next.soa;
             answer.chase = next.chase;

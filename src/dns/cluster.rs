@@ -81,6 +81,8 @@ pub struct Question<'q> {
     pub qtype: RecordType,
     /// Advances per query; picks where a rotated address list starts.
     pub rotation: usize,
+    /// The TTL of headless answers in this response (see [`ZoneSettings::headless_ttl`]).
+    pub headless_ttl: u32,
 }
 
 pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, q: &Question<'_>) -> Answer {
@@ -98,9 +100,9 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, q: &Question<'_>) -> Ans
     }
     let types: &[RecordType] = if q.qtype == RecordType::ANY { &ANY_ORDER } else { &[q.qtype] };
     for &qtype in types {
-        let (answers, additionals) = rrset(zone, snapshot, &parsed, &node, q, qtype);
+        let (answers, additionals, unbuilt) = rrset(zone, snapshot, &parsed, &node, q, qtype);
         if !answers.is_empty() {
-            return Answer::records(answers, additionals);
+            return Answer { unbuilt, ..Answer::records(answers, additionals) };
         }
     }
     Answer::no_data(soa())
@@ -194,6 +196,11 @@ fn window<T>(items: &[T], rotation: usize) -> impl Iterator<Item = &T> {
     items[start..].iter().chain(&items[..start]).take(MAX_SECTION_RECORDS)
 }
 
+/// How many of `len` items a [`window`] leaves out.
+fn beyond_window(len: usize) -> usize {
+    len.saturating_sub(MAX_SECTION_RECORDS)
+}
+
 fn rrset(
     zone: &ZoneSettings,
     snapshot: &Snapshot,
@@ -201,28 +208,31 @@ fn rrset(
     node: &Node<'_>,
     q: &Question<'_>,
     qtype: RecordType,
-) -> (Vec<Record>, Vec<Record>) {
+) -> (Vec<Record>, Vec<Record>, usize) {
     let owner = || q.name.clone();
-    let none = (Vec::new(), Vec::new());
+    let none = (Vec::new(), Vec::new(), 0);
     match (node, qtype) {
-        (Node::Apex, RecordType::SOA) => (vec![zone.soa(ZoneKind::Cluster, snapshot.serial)], Vec::new()),
-        (Node::Apex, RecordType::NS) => (vec![zone.ns(owner())], Vec::new()),
+        (Node::Apex, RecordType::SOA) => (vec![zone.soa(ZoneKind::Cluster, snapshot.serial)], Vec::new(), 0),
+        (Node::Apex, RecordType::NS) => (vec![zone.ns(owner())], Vec::new(), 0),
         (Node::DnsVersion, RecordType::TXT) => {
             let txt = RData::TXT(TXT::new(vec![SPEC_VERSION.to_string()]));
-            (vec![Record::from_rdata(owner(), SPEC_VERSION_TTL, txt)], Vec::new())
+            (vec![Record::from_rdata(owner(), SPEC_VERSION_TTL, txt)], Vec::new(), 0)
         }
+        // Endpoint names rotate and jitter like the headless Service they belong to.
         (Node::Addresses { ips, rotate }, RecordType::A | RecordType::AAAA) => {
-            let rotation = if *rotate { q.rotation } else { 0 };
+            let (rotation, ttl) = if *rotate { (q.rotation, q.headless_ttl) } else { (0, zone.ttl) };
             let family: Vec<IpAddr> = ips.iter().copied().filter(|ip| is_family(ip, qtype)).collect();
-            (address_records(&owner(), window(&family, rotation), zone.ttl), Vec::new())
+            (address_records(&owner(), window(&family, rotation), ttl), Vec::new(), beyond_window(family.len()))
         }
-        (Node::Headless(entry), RecordType::A) => {
-            (address_records(&owner(), window(entry.family(false), q.rotation).map(|e| &e.ip), zone.ttl), Vec::new())
+        (Node::Headless(entry), RecordType::A | RecordType::AAAA) => {
+            let family = entry.family(qtype == RecordType::AAAA);
+            let records = address_records(&owner(), window(family, q.rotation).map(|e| &e.ip), q.headless_ttl);
+            (records, Vec::new(), beyond_window(family.len()))
         }
-        (Node::Headless(entry), RecordType::AAAA) => {
-            (address_records(&owner(), window(entry.family(true), q.rotation).map(|e| &e.ip), zone.ttl), Vec::new())
+        (Node::Srv { entry, targets }, RecordType::SRV) => {
+            let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, targets, q);
+            (answers, additionals, beyond_window(targets.len()))
         }
-        (Node::Srv { entry, targets }, RecordType::SRV) => srv_rrset(zone, name, &owner(), entry, targets, q.rotation),
         _ => none,
     }
 }
@@ -265,12 +275,14 @@ fn srv_rrset(
     owner: &Name,
     entry: &ServiceEntry,
     targets: &SrvTargets<'_>,
-    rotation: usize,
+    q: &Question<'_>,
 ) -> (Vec<Record>, Vec<Record>) {
+    let rotation = q.rotation;
+    let ttl = if entry.is_headless() { q.headless_ttl } else { zone.ttl };
     let weight = (100 / targets.len()).max(1) as u16;
     let srv = |host: Option<&str>, port: u16| {
         let target = target_name(zone, name, host)?;
-        Some(Record::from_rdata(owner.clone(), zone.ttl, RData::SRV(SRV::new(0, weight, port, target))))
+        Some(Record::from_rdata(owner.clone(), ttl, RData::SRV(SRV::new(0, weight, port, target))))
     };
     match targets {
         SrvTargets::Service(ports) => {
@@ -279,7 +291,7 @@ fn srv_rrset(
                 ServiceKind::ClusterIp(ips) => ips.as_slice(),
                 _ => &[],
             };
-            (answers, target_addresses(zone, name, None, ips.iter()))
+            (answers, target_addresses(zone, name, None, ips.iter(), ttl))
         }
         SrvTargets::Endpoints(targets) => {
             let chosen: Vec<&SrvTarget> = window(targets, rotation).collect();
@@ -288,7 +300,7 @@ fn srv_rrset(
             let mut additionals = Vec::new();
             for host in hosts {
                 let ips = entry.endpoints_named(host).map(|e| &e.ip);
-                additionals.extend(target_addresses(zone, name, Some(host), ips));
+                additionals.extend(target_addresses(zone, name, Some(host), ips, ttl));
                 if additionals.len() >= MAX_SECTION_RECORDS {
                     break;
                 }
@@ -304,11 +316,12 @@ fn target_addresses<'a>(
     name: &ClusterName<'_>,
     host: Option<&str>,
     ips: impl Iterator<Item = &'a IpAddr> + Clone,
+    ttl: u32,
 ) -> Vec<Record> {
     let Some(owner) = target_name(zone, name, host) else { return Vec::new() };
     let v4 = ips.clone().filter(|ip| ip.is_ipv4());
     let v6 = ips.filter(|ip| ip.is_ipv6());
-    address_records(&owner, v4.chain(v6), zone.ttl)
+    address_records(&owner, v4.chain(v6), ttl)
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ struct Sections {
     answers: Vec<Record>,
     authorities: Vec<Record>,
     additionals: Vec<Record>,
+    /// Answer records of the full RRset that were never built (no message could hold them).
+    unbuilt: usize,
 }
 
 enum Decision {
@@ -106,7 +108,7 @@ impl DnsHandler {
                 debug!(%src, %error, "malformed query");
                 let mut metadata = Metadata::response_from_request(&header.metadata);
                 metadata.response_code = ResponseCode::FormErr;
-                let reply = encode(metadata, &[], 0, &Sections::default(), None, protocol).0;
+                let reply = encode(metadata, &[], 0, &Sections::default(), None, protocol).bytes;
                 let transport = transport(protocol);
                 self.metrics.request(
                     transport,
@@ -191,6 +193,7 @@ impl DnsHandler {
             answers: answer.answers,
             authorities: answer.soa.into_iter().collect(),
             additionals: answer.additionals,
+            unbuilt: answer.unbuilt,
         };
         Decision::Done(metadata, sections, zone)
     }
@@ -243,19 +246,24 @@ impl DnsHandler {
             1 => (queries.as_bytes(), 1),
             _ => (&[][..], 0),
         };
-        let (bytes, truncated) = encode(metadata, question, count, sections, edns.as_ref(), protocol);
+        let encoded = encode(metadata, question, count, sections, edns.as_ref(), protocol);
         let qtype = queries.queries().first().map_or(RecordType::Unknown(0), |q| q.query_type());
-        self.metrics.request(transport(protocol), qtype, zone, metadata.response_code, bytes.len(), started);
+        let transport = transport(protocol);
+        self.metrics.request(transport, qtype, zone, metadata.response_code, encoded.bytes.len(), started);
+        let left_out = encoded.answers_left_out + sections.unbuilt;
+        if encoded.truncated || left_out > 0 {
+            self.metrics.shortened(transport, encoded.truncated, left_out);
+        }
         if let Some(q) = queries.queries().first() {
-            let (qname, src, rcode, answers) =
-                (q.original().name(), request.src(), metadata.response_code, sections.answers.len());
+            let (qname, src, rcode) = (q.original().name(), request.src(), metadata.response_code);
+            let (answers, tc) = (encoded.answers_sent, encoded.truncated);
             if self.log_queries.load(Ordering::Relaxed) {
-                info!(%qname, qtype = ?q.query_type(), %src, %protocol, ?rcode, answers, tc = truncated, "query");
+                info!(%qname, qtype = ?q.query_type(), %src, %protocol, ?rcode, answers, left_out, tc, "query");
             } else {
-                debug!(%qname, qtype = ?q.query_type(), %src, %protocol, ?rcode, answers, tc = truncated, "query");
+                debug!(%qname, qtype = ?q.query_type(), %src, %protocol, ?rcode, answers, left_out, tc, "query");
             }
         }
-        bytes
+        encoded.bytes
     }
 }
 
@@ -277,7 +285,7 @@ fn encode(
     sections: &Sections,
     edns: Option<&Edns>,
     protocol: Protocol,
-) -> (Vec<u8>, bool) {
+) -> wire::Encoded {
     let response = Response {
         metadata,
         question,
@@ -300,9 +308,12 @@ fn response_edns(request: &MessageRequest) -> Option<Edns> {
     })
 }
 
-fn size_limit(protocol: Protocol, edns: Option<&Edns>) -> usize {
+/// The client's UDP size (512 without EDNS); over TCP a whole message.
+fn size_limit(protocol: Protocol, edns: Option<&Edns>) -> wire::Limit {
     match protocol {
-        Protocol::Udp => usize::from(edns.map_or(PLAIN_UDP_PAYLOAD, Edns::max_payload)),
-        _ => usize::from(u16::MAX),
+        Protocol::Udp => {
+            wire::Limit { size: usize::from(edns.map_or(PLAIN_UDP_PAYLOAD, Edns::max_payload)), tc_when_partial: true }
+        }
+        _ => wire::Limit { size: usize::from(u16::MAX), tc_when_partial: false },
     }
 }

@@ -1,10 +1,14 @@
-//! Encoding a response: the header, the question as the client sent it, then whole RRsets
+//! Encoding a response: the header, the question as the client sent it, then the sections
 //! while they fit (RFC 1035 §4.1, RFC 2181 §9, RFC 6891 §6.1).
 //!
-//! Only whole RRsets go out: a client that took a partial headless answer would treat the
-//! missing addresses as gone. An answer or authority RRset that does not fit ends the message
-//! with TC set, so the client retries over TCP; an additional RRset that does not fit is left
-//! out without TC. Names are compressed against every name already written, case-insensitively.
+//! When the answers do not fit: additional records go first, whole RRsets, without TC; then the
+//! answer section takes as many whole records as fit, and the reply says so with TC when the
+//! limit is the client's UDP size (RFC 2181 §9 allows a partial RRset with TC): a client that
+//! retries over TCP gets everything, one that cannot (musl before 1.2.4) still gets addresses.
+//! Over TCP, a partial answer (more than 65,535 bytes of records) goes out without TC: a TCP
+//! client has nowhere to retry, and Go's resolver discards a TCP reply with TC. An answer is
+//! never empty for a name that has records. Names are compressed against every name already
+//! written, case-insensitively.
 
 use hickory_proto::op::{Edns, Metadata};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -30,25 +34,47 @@ pub struct Response<'a> {
     pub edns: Option<&'a Edns>,
 }
 
-/// The encoded message and whether it was truncated.
-pub fn encode(response: &Response<'_>, limit: usize) -> (Vec<u8>, bool) {
+/// How large a reply may be, and what a partial answer means there.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub size: usize,
+    /// Set TC on a partial answer: the client can retry over TCP (true for UDP).
+    pub tc_when_partial: bool,
+}
+
+/// The encoded message, and what of the answer it carries.
+#[derive(Debug)]
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub truncated: bool,
+    /// Answer records sent, and left out for lack of room.
+    pub answers_sent: usize,
+    pub answers_left_out: usize,
+}
+
+pub fn encode(response: &Response<'_>, limit: Limit) -> Encoded {
     let reserve = response.edns.map_or(0, |_| OPT_LEN);
-    let mut writer = Writer { buf: Vec::with_capacity(512), names: Vec::new(), limit: limit.saturating_sub(reserve) };
+    let mut writer =
+        Writer { buf: Vec::with_capacity(512), names: Vec::new(), limit: limit.size.saturating_sub(reserve) };
     writer.buf.extend_from_slice(&[0; HEADER_LEN]);
     writer.buf.extend_from_slice(response.question);
     if response.question_count > 0 {
         writer.remember_question();
     }
-    let (answers, mut truncated) = writer.section(response.answers, true);
-    let authorities = if truncated {
+    let answers = writer.records(response.answers);
+    let answers_left_out = response.answers.len() - usize::from(answers);
+    let partial = answers_left_out > 0;
+    let mut truncated = partial && limit.tc_when_partial;
+    let authorities = if partial {
         0
     } else {
         let (written, left_out) = writer.section(response.authorities, true);
         truncated = left_out;
         written
     };
-    // After TC the client retries over TCP and ignores the rest: nothing more is worth sending.
-    let (mut additionals, _) = if truncated { (0, false) } else { writer.section(response.additionals, false) };
+    // A partial answer already fills the message: nothing more is worth sending.
+    let (mut additionals, _) =
+        if partial || truncated { (0, false) } else { writer.section(response.additionals, false) };
     if let Some(edns) = response.edns {
         writer.opt(edns, response.metadata.response_code.high());
         additionals += 1;
@@ -56,7 +82,7 @@ pub fn encode(response: &Response<'_>, limit: usize) -> (Vec<u8>, bool) {
     let mut metadata = response.metadata;
     metadata.truncation |= truncated;
     writer.header(&metadata, response.question_count, [answers, authorities, additionals]);
-    (writer.buf, metadata.truncation)
+    Encoded { bytes: writer.buf, truncated: metadata.truncation, answers_sent: usize::from(answers), answers_left_out }
 }
 
 struct Writer {
@@ -103,6 +129,22 @@ impl Writer {
         if offset <= MAX_POINTER && self.names.len() < MAX_NAMES {
             self.names.push(offset as u16);
         }
+    }
+
+    /// Writes records in order while each fits whole; returns how many were written.
+    fn records(&mut self, records: &[Record]) -> u16 {
+        let mut written = 0u16;
+        for record in records {
+            let (mark, names) = (self.buf.len(), self.names.len());
+            self.record(record);
+            if self.buf.len() > self.limit || written == u16::MAX {
+                self.buf.truncate(mark);
+                self.names.truncate(names);
+                break;
+            }
+            written += 1;
+        }
+        written
     }
 
     /// Writes the RRsets of a section that fit. Returns the records written and whether an
@@ -322,7 +364,7 @@ mod tests {
             additionals: &additionals,
             edns: Some(&edns),
         };
-        let (bytes, truncated) = encode(&response, 1232);
+        let Encoded { bytes, truncated, .. } = encode(&response, Limit { size: 1232, tc_when_partial: true });
         assert!(!truncated);
         let message = Message::from_vec(&bytes).unwrap();
         assert_eq!(message.metadata.id, 4242);
@@ -339,23 +381,41 @@ mod tests {
         let q = question("web.apps.svc.cluster.local.", RecordType::A);
         let answers = vec![a("web.apps.svc.cluster.local.", 1)];
         let response = reply(&q, &answers, &[]);
-        let (bytes, _) = encode(&response, 512);
+        let bytes = encode(&response, UDP_512).bytes;
         assert_eq!(bytes.len(), HEADER_LEN + q.len() + 2 + 10 + 4);
     }
 
+    const UDP_512: Limit = Limit { size: 512, tc_when_partial: true };
+    const TCP: Limit = Limit { size: u16::MAX as usize, tc_when_partial: false };
+
     #[test]
-    fn an_answer_rrset_that_does_not_fit_is_left_out_whole_with_tc() {
+    fn an_answer_that_does_not_fit_udp_is_filled_with_whole_records_and_tc() {
         let q = question("big.apps.svc.cluster.local.", RecordType::A);
         let answers: Vec<Record> = (1..=200).map(|i| a("big.apps.svc.cluster.local.", i)).collect();
         let response = reply(&q, &answers, &[]);
-        let (bytes, truncated) = encode(&response, 512);
-        assert!(truncated);
-        let message = Message::from_vec(&bytes).unwrap();
+        let encoded = encode(&response, UDP_512);
+        assert!(encoded.truncated && encoded.bytes.len() <= 512);
+        let message = Message::from_vec(&encoded.bytes).unwrap();
         assert!(message.metadata.truncation);
-        assert!(message.answers.is_empty());
-        let (bytes, truncated) = encode(&response, usize::from(u16::MAX));
-        assert!(!truncated);
-        assert_eq!(Message::from_vec(&bytes).unwrap().answers.len(), 200);
+        assert_eq!(message.answers.len(), encoded.answers_sent);
+        assert_eq!((encoded.answers_sent, encoded.answers_left_out), (29, 171), "as many as fit, in order");
+        assert_eq!(message.answers[0], answers[0]);
+        let encoded = encode(&response, TCP);
+        assert!(!encoded.truncated);
+        assert_eq!(Message::from_vec(&encoded.bytes).unwrap().answers.len(), 200);
+    }
+
+    #[test]
+    fn over_tcp_an_answer_larger_than_a_message_is_partial_without_tc() {
+        let q = question("huge.apps.svc.cluster.local.", RecordType::A);
+        let answers: Vec<Record> = (0..5000u32)
+            .map(|i| Record::from_rdata(name("huge.apps.svc.cluster.local."), 5, RData::A(A(i.into()))))
+            .collect();
+        let encoded = encode(&reply(&q, &answers, &[]), TCP);
+        assert!(!encoded.truncated);
+        let message = Message::from_vec(&encoded.bytes).unwrap();
+        assert!(message.answers.len() > 4000 && message.answers.len() == encoded.answers_sent);
+        assert_eq!(encoded.answers_sent + encoded.answers_left_out, 5000);
     }
 
     #[test]
@@ -364,7 +424,7 @@ mod tests {
         let answers = vec![a("x.cluster.local.", 1)];
         let additionals: Vec<Record> = (1..=60).map(|i| a(&format!("host-{i}.somewhere.example."), i)).collect();
         let response = reply(&q, &answers, &additionals);
-        let (bytes, truncated) = encode(&response, 512);
+        let Encoded { bytes, truncated, .. } = encode(&response, UDP_512);
         assert!(!truncated);
         assert!(bytes.len() <= 512);
         let message = Message::from_vec(&bytes).unwrap();
@@ -386,7 +446,7 @@ mod tests {
             additionals: &[],
             edns: Some(&edns),
         };
-        let (bytes, _) = encode(&response, 512);
+        let bytes = encode(&response, UDP_512).bytes;
         assert_eq!(bytes[3] & 0x0F, 0);
         assert_eq!(bytes[HEADER_LEN + 5], 1, "rcode 16 = high bits 1 in the OPT TTL");
     }

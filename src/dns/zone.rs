@@ -20,6 +20,8 @@ pub struct ZoneSettings {
     pub cluster_lower: LowerName,
     /// TTL of every record built from Kubernetes data.
     pub ttl: u32,
+    /// Headless answers get a TTL up to this many percent lower, chosen per response.
+    pub ttl_jitter: u32,
     pub pods: PodMode,
     /// `ns.dns.<zone>.`: the name server in SOA and NS records.
     pub name_server: Name,
@@ -47,10 +49,27 @@ impl ZoneSettings {
             hostmaster: child("hostmaster").expect("a valid zone has a valid hostmaster child"),
             cluster,
             ttl,
+            ttl_jitter: 0,
             pods,
             in_addr: LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("static name")),
             ip6: LowerName::new(&Name::from_ascii("ip6.arpa.").expect("static name")),
         }
+    }
+
+    pub fn with_ttl_jitter(self, percent: u32) -> ZoneSettings {
+        ZoneSettings { ttl_jitter: percent, ..self }
+    }
+
+    /// The TTL of one headless answer: `ttl`, lowered by a random part of `ttl_jitter` percent
+    /// of it. One value for every record of the response (an RRset has one TTL, RFC 2181 §5.2);
+    /// different responses expire at different times, so clients that refresh on expiry (Envoy
+    /// with `respect_dns_ttl`, gRPC) do not all come back at once. TTL 0 stays 0.
+    pub fn headless_ttl(&self) -> u32 {
+        let spread = u64::from(self.ttl) * u64::from(self.ttl_jitter.min(100)) / 100;
+        if spread == 0 {
+            return self.ttl;
+        }
+        self.ttl - u32::try_from(rand::random_range(0..=spread)).unwrap_or(0)
     }
 
     pub fn zone_of(&self, name: &LowerName) -> Option<(ZoneKind, &LowerName)> {

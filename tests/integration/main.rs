@@ -20,4 +20,5 @@ mod spec_names;
 mod spec_negative;
 mod static_zones;
 mod transport;
+mod truncation;
 mod upstream;
