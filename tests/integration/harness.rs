@@ -90,18 +90,37 @@ impl DnsServer {
         server
     }
 
+    /// Serves `files` as manifests inside a network namespace, listening where `args` say.
+    /// Its `addr` is in that namespace: query it from there, never with [`Self::query`].
+    pub fn start_in_netns(netns: &crate::netns::Netns, files: &[(&str, &str)], args: &[&str]) -> DnsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents).expect("write manifest");
+        }
+        let manifests = dir.path().to_str().expect("utf-8 temp path").to_string();
+        let mut all_args = vec!["--manifests", manifests.as_str()];
+        all_args.extend_from_slice(args);
+        let server = Self::spawn_bound_in(dir, &all_args, Some(netns));
+        server.wait_for_log("serving the cluster zone", START_TIMEOUT).expect("cluster zone served");
+        server
+    }
+
     fn spawn_bound(dir: tempfile::TempDir, args: &[&str]) -> DnsServer {
+        Self::spawn_bound_in(dir, args, None)
+    }
+
+    fn spawn_bound_in(dir: tempfile::TempDir, args: &[&str], netns: Option<&crate::netns::Netns>) -> DnsServer {
         // Never forward to the machine's resolvers: only to upstreams a test starts on loopback.
         let no_system_upstreams: &[&str] =
             if args.contains(&"--resolv-conf") { &[] } else { &["--resolv-conf", "/dev/null"] };
-        let mut child = Command::new(BINARY)
-            .args(no_system_upstreams)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start clusterdns");
+        let mut command = Command::new(BINARY);
+        command.args(no_system_upstreams).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        // A process started by a thread inside a network namespace lives in that namespace.
+        let mut child = match netns {
+            Some(netns) => netns.run(|| command.spawn()),
+            None => command.spawn(),
+        }
+        .expect("start clusterdns");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("piped stderr");
         let sink = logs.clone();

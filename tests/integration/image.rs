@@ -2,7 +2,7 @@
 //! and `deploy/Dockerfile` describes the same image; it survives a push to a registry. Building,
 //! pushing and running images needs root, umoci, skopeo, docker-registry, runc, iproute2, strip
 //! and setcap; where they are missing these tests and the container
-//! tests skip with a message, unless CLUSTERDNS_REQUIRE_CONTAINER_TESTS is set (as `.ci/run`
+//! tests skip with a message, unless CLUSTERDNS_REQUIRE_ROOT_TESTS is set (as `.ci/run`
 //! does), which turns the skip into a failure. CLUSTERDNS_TEST_IMAGE=LAYOUT tests an image
 //! built beforehand (e.g. the release image in `target/oci`) instead.
 
@@ -29,31 +29,18 @@ fn crate_version() -> &'static str {
 }
 
 /// Whether this machine can build and run images; says loudly why not, or fails the test when
-/// CLUSTERDNS_REQUIRE_CONTAINER_TESTS is set.
+/// CLUSTERDNS_REQUIRE_ROOT_TESTS is set.
 pub fn can_run_containers(test: &str) -> bool {
-    let mut missing = Vec::new();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root".to_string());
-    }
-    for (tool, flag) in [("runc", "--version"), ("umoci", "--version"), ("ip", "-V"), ("setcap", "-h"), ("strip", "-V")]
-    {
-        if Command::new(tool).arg(flag).output().is_err() {
-            missing.push(tool.to_string());
-        }
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!(
-        "{test} needs {} (Debian: runc umoci skopeo docker-registry iproute2 libcap2-bin binutils)",
-        missing.join(", ")
-    );
-    if std::env::var_os("CLUSTERDNS_REQUIRE_CONTAINER_TESTS").is_some() {
-        panic!("{message}; CLUSTERDNS_REQUIRE_CONTAINER_TESTS is set, so this is a failure");
-    }
-    eprintln!("\n*** SKIPPED: {message} ***\n");
-    false
+    let tools = [
+        ("runc", "--version"),
+        ("umoci", "--version"),
+        ("skopeo", "--version"),
+        ("docker-registry", "--version"),
+        ("ip", "-V"),
+        ("setcap", "-h"),
+        ("strip", "-V"),
+    ];
+    crate::requires::root_and(test, &tools, "runc umoci skopeo docker-registry iproute2 libcap2-bin binutils")
 }
 
 /// The image, built once per test run with `deploy/build-image.sh --binary <binary under test>`.

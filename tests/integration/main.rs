@@ -16,6 +16,8 @@ mod manifests_reload;
 mod netns;
 mod oci;
 mod operations;
+mod requires;
+mod resolvers;
 mod spec_names;
 mod spec_negative;
 mod static_zones;

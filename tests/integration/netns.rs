@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -54,9 +54,31 @@ impl Netns {
     }
 }
 
+impl Netns {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `/etc/resolv.conf` that programs run with [`Netns::exec`] see (`ip netns exec`
+    /// bind-mounts `/etc/netns/<name>/` over `/etc/` in a mount namespace of their own).
+    pub fn set_resolv_conf(&self, text: &str) {
+        let dir = Path::new("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir).expect("create /etc/netns/<name>");
+        std::fs::write(dir.join("resolv.conf"), text).expect("write the namespace's resolv.conf");
+    }
+
+    /// A command run inside the namespace, with its own `/etc/resolv.conf`.
+    pub fn exec(&self, program: &Path) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(program);
+        command
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "delete", &self.name]).status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.name));
     }
 }
 
