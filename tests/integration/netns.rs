@@ -55,10 +55,6 @@ impl Netns {
 }
 
 impl Netns {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The `/etc/resolv.conf` that programs run with [`Netns::exec`] see (`ip netns exec`
     /// bind-mounts `/etc/netns/<name>/` over `/etc/` in a mount namespace of their own).
     pub fn set_resolv_conf(&self, text: &str) {
