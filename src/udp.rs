@@ -22,6 +22,7 @@ use hickory_server::net::xfer::Protocol as Transport;
 /// once per period.
 static SEND_FAILED: LogLimit = LogLimit::new();
 static RECEIVE_FAILED: LogLimit = LogLimit::new();
+static ANSWER_PANICKED: LogLimit = LogLimit::new();
 
 /// How often an idle worker looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);
@@ -93,7 +94,17 @@ impl Worker {
     fn answer(&self, socket: &Arc<UdpSocket>, batch: &mut Batch, count: usize) {
         for i in 0..count {
             let Some(src) = batch.source(i) else { continue };
-            batch.replies[i] = match self.handler.answer(batch.packet(i), src, Transport::Udp) {
+            // A bug on the query path must cost one query, not this worker.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.handler.answer(batch.packet(i), src, Transport::Udp)
+            }));
+            let outcome = outcome.unwrap_or_else(|_| {
+                if let Some(suppressed) = ANSWER_PANICKED.allow() {
+                    tracing::error!(%src, suppressed, "answering a query panicked; no reply sent");
+                }
+                Outcome::Silent
+            });
+            batch.replies[i] = match outcome {
                 Outcome::Reply(reply) => Some(reply),
                 Outcome::Silent => None,
                 Outcome::Forward(pending) => {

@@ -132,12 +132,13 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
             let ips: Vec<IpAddr> = entry.endpoints_named(host).map(|e| e.ip).collect();
             (!ips.is_empty()).then_some(Node::Addresses { ips: Cow::Owned(ips), rotate: true })
         }
+        // `_tcp.<svc>` exists when a named `_<port>._tcp` name does below it.
         N::SrvProtocol { namespace, service, protocol } => {
-            exists(srv_targets(snapshot.service(namespace, service)?, None, protocol).len() > 0)
+            exists(has_named_port(snapshot.service(namespace, service)?, protocol))
         }
         N::Srv { namespace, service, port, protocol } => {
             let entry = snapshot.service(namespace, service)?;
-            let targets = srv_targets(entry, Some(port), protocol);
+            let targets = srv_targets(entry, port, protocol);
             (targets.len() > 0).then_some(Node::Srv { entry, targets })
         }
         N::PodRoot => exists(zone.pods != PodMode::Disabled),
@@ -167,24 +168,49 @@ fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {
     }
 }
 
-/// The SRV targets of a Service for one named port (`None`: any port) and protocol.
+/// The SRV targets of a Service for the named port `port` and `protocol`.
 /// ClusterIP: one per port, targeting the Service. Headless: one per published endpoint and
 /// port of its slice, targeting the endpoint's own name, with the endpoint's (target) port.
-fn srv_targets<'s>(entry: &'s ServiceEntry, port: Option<&str>, protocol: &str) -> SrvTargets<'s> {
+fn srv_targets<'s>(entry: &'s ServiceEntry, port: &str, protocol: &str) -> SrvTargets<'s> {
     match &entry.service.kind {
         ServiceKind::ClusterIp(ips) if !ips.is_empty() => {
-            let ports = entry.service.ports_named(protocol, port).iter().map(|p| p.port);
-            let mut ports: Vec<u16> = ports.collect();
-            ports.sort_unstable();
-            ports.dedup();
-            SrvTargets::Service(ports)
+            SrvTargets::Service(distinct(entry.service.ports_named(protocol, Some(port)).iter().map(|p| p.port)))
         }
-        ServiceKind::Headless => match entry.srv_sets(protocol, port).first() {
-            // With a port name there is one set; without, any non-empty one shows existence.
+        ServiceKind::Headless => match entry.srv_sets(protocol, Some(port)).first() {
             Some(set) => SrvTargets::Endpoints(&set.targets),
             None => SrvTargets::Endpoints(&[]),
         },
         _ => SrvTargets::Service(Vec::new()),
+    }
+}
+
+/// The SRV answer at a Service's own name (as CoreDNS and kube-dns give it): every port, named
+/// or not, of every protocol.
+fn all_srv_targets(entry: &ServiceEntry) -> SrvTargets<'_> {
+    match &entry.service.kind {
+        ServiceKind::ClusterIp(ips) if !ips.is_empty() => {
+            SrvTargets::Service(distinct(entry.service.ports.iter().map(|p| p.port)))
+        }
+        ServiceKind::Headless => SrvTargets::Endpoints(entry.all_srv()),
+        _ => SrvTargets::Service(Vec::new()),
+    }
+}
+
+fn distinct(ports: impl Iterator<Item = u16>) -> Vec<u16> {
+    let mut ports: Vec<u16> = ports.collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+fn has_named_port(entry: &ServiceEntry, protocol: &str) -> bool {
+    let named = |name: &str| !name.is_empty();
+    match &entry.service.kind {
+        ServiceKind::ClusterIp(ips) if !ips.is_empty() => {
+            entry.service.ports_named(protocol, None).iter().any(|p| named(&p.name))
+        }
+        ServiceKind::Headless => entry.srv_sets(protocol, None).iter().any(|s| named(&s.name)),
+        _ => false,
     }
 }
 
@@ -233,6 +259,16 @@ fn rrset(
             let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, targets, q);
             (answers, additionals, beyond_window(targets.len()))
         }
+        (Node::Addresses { .. } | Node::Headless(_), RecordType::SRV) => {
+            let ClusterName::Service { namespace, service } = *name else { return none };
+            let Some(entry) = snapshot.service(namespace, service) else { return none };
+            let targets = all_srv_targets(entry);
+            if targets.len() == 0 {
+                return none;
+            }
+            let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, &targets, q);
+            (answers, additionals, beyond_window(targets.len()))
+        }
         _ => none,
     }
 }
@@ -250,10 +286,12 @@ fn address_records<'a>(owner: &Name, ips: impl Iterator<Item = &'a IpAddr>, ttl:
     .collect()
 }
 
-/// The Service's and namespace's labels of an SRV name.
+/// The Service's and namespace's labels of an SRV name (or of the Service's own name).
 fn service_labels<'a>(name: &ClusterName<'a>) -> (&'a str, &'a str) {
     match *name {
-        ClusterName::Srv { namespace, service, .. } => (service, namespace),
+        ClusterName::Srv { namespace, service, .. } | ClusterName::Service { namespace, service } => {
+            (service, namespace)
+        }
         _ => ("", ""),
     }
 }

@@ -51,7 +51,7 @@ pub enum ServiceKind {
     ExternalName(Box<Name>),
 }
 
-/// A named port, lower-cased the way SRV labels are matched.
+/// A port, its name lower-cased the way SRV labels are matched (empty when unnamed).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NamedPort {
     pub name: String,
@@ -64,7 +64,8 @@ pub struct Service {
     pub namespace: String,
     pub name: String,
     pub kind: ServiceKind,
-    /// Named ports only: unnamed ports have no SRV record.
+    /// Every port, ordered by protocol and name. An unnamed port (empty name) has no
+    /// `_<port>._<proto>` SRV name; it is in the SRV answer at the Service's own name.
     pub ports: Vec<NamedPort>,
     /// Publish every endpoint, ready or not.
     pub publish_not_ready: bool,
@@ -210,16 +211,18 @@ fn parse_port(field: &'static str, value: i32) -> Result<u16, ObjectError> {
     u16::try_from(value).ok().filter(|p| *p != 0).ok_or(ObjectError::BadPort { field, value })
 }
 
-/// Keeps the named ports; the protocol defaults to TCP as in the API.
+/// A port; the protocol defaults to TCP as in the API. An unnamed port has an empty name.
 fn named_port(
     field: &'static str,
     name: Option<&String>,
     protocol: Option<&String>,
     port: i32,
 ) -> Result<Option<NamedPort>, ObjectError> {
-    let Some(name) = name.filter(|n| !n.is_empty()) else { return Ok(None) };
     let port = parse_port(field, port)?;
-    let name = port_name("ports[].name", name)?;
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(name) => port_name("ports[].name", name)?,
+        None => String::new(),
+    };
     let protocol = protocol.map_or("tcp".to_string(), |p| p.to_ascii_lowercase());
     Ok(Some(NamedPort { name, protocol, port }))
 }

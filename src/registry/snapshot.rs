@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKind};
 
-/// One published address of a headless Service.
+/// One published address of a Service: its endpoint name and, for a headless Service, one of
+/// its A/AAAA answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedEndpoint {
     pub ip: IpAddr,
@@ -40,16 +41,21 @@ pub struct SrvSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
     pub service: Service,
-    /// Headless Services only: published addresses, deduplicated, ordered by IP (so the IPv4
-    /// ones come first): the A and AAAA answers are two ranges of it.
+    /// Published addresses of every Service with EndpointSlices (they name its endpoints and
+    /// their PTRs), deduplicated, ordered by IP (so the IPv4 ones come first): for a headless
+    /// Service the A and AAAA answers are two ranges of it.
     pub endpoints: Vec<ServedEndpoint>,
     /// Where the IPv6 addresses start in `endpoints`.
     ipv6_start: usize,
     /// Indices into `endpoints`, ordered by host and then IP: the endpoints of one name are
     /// adjacent and found by binary search.
     by_host: Box<[u32]>,
-    /// Headless Services only: SRV targets per named port, ordered by protocol, then name.
+    /// Headless Services only: SRV targets per port, ordered by protocol, then name (unnamed
+    /// ports, with an empty name, first).
     pub srv: Box<[SrvSet]>,
+    /// Headless Services with more than one port: every port's targets together, for the SRV
+    /// answer at the Service's own name (with one port, that port's set serves).
+    all_srv: Box<[SrvTarget]>,
 }
 
 impl ServiceEntry {
@@ -66,8 +72,14 @@ impl ServiceEntry {
             targets.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
             SrvSet { protocol: protocol.into(), name: name.into(), targets: targets.into() }
         });
-        let srv = srv.collect();
-        ServiceEntry { service, endpoints, ipv6_start, by_host: by_host.into(), srv }
+        let srv: Box<[SrvSet]> = srv.collect();
+        let mut all_srv: Vec<SrvTarget> = Vec::new();
+        if srv.len() > 1 {
+            all_srv = srv.iter().flat_map(|s| s.targets.iter().copied()).collect();
+            all_srv.sort_by(|a, b| (host(a), a.port).cmp(&(host(b), b.port)));
+            all_srv.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
+        }
+        ServiceEntry { service, endpoints, ipv6_start, by_host: by_host.into(), srv, all_srv: all_srv.into() }
     }
 
     pub fn is_headless(&self) -> bool {
@@ -85,6 +97,14 @@ impl ServiceEntry {
         let rest = &self.by_host[start..];
         let end = rest.partition_point(|i| &*self.endpoints[*i as usize].host == host);
         rest[..end].iter().map(|i| &self.endpoints[*i as usize])
+    }
+
+    /// The SRV targets of every port of a headless Service (its bare name's SRV answer).
+    pub fn all_srv(&self) -> &[SrvTarget] {
+        match &*self.srv {
+            [one] => &one.targets,
+            _ => &self.all_srv,
+        }
     }
 
     /// The name of an SRV target.
@@ -168,25 +188,27 @@ impl Snapshot {
         self.namespaces.values().map(|n| n.services.len()).sum()
     }
 
-    /// Published headless endpoints.
+    /// Published endpoints, of every Service.
     pub fn endpoint_count(&self) -> usize {
         self.namespaces.values().flat_map(|n| n.services.values()).map(|s| s.endpoints.len()).sum()
     }
 }
 
-/// The addresses a headless Service publishes (DNS spec §2.4): ready ones, or all of them when
-/// the Service publishes not-ready addresses; merged over its slices, deduplicated by IP and
-/// ordered by it. With them, the SRV targets of each named port: every published address of a
-/// slice serves that slice's ports.
+/// The addresses a Service publishes (DNS spec §2.4 for headless ones; endpoint names of other
+/// Services as CoreDNS publishes them): ready ones, or all of them when the Service publishes
+/// not-ready addresses; merged over its slices, deduplicated by IP and ordered by it. With them,
+/// for a headless Service, the SRV targets of each named port: every published address of a
+/// slice serves that slice's ports (a Service with a cluster IP is its own SRV target).
 type PortTargets<'a> = BTreeMap<(&'a str, &'a str), Vec<SrvTarget>>;
 
 fn published<'a>(
     svc: &Service,
     slices: impl Iterator<Item = &'a EndpointSlice>,
 ) -> (Vec<ServedEndpoint>, PortTargets<'a>) {
-    if svc.kind != ServiceKind::Headless {
+    if matches!(svc.kind, ServiceKind::ExternalName(_)) {
         return (Vec::new(), BTreeMap::new());
     }
+    let headless = svc.kind == ServiceKind::Headless;
     // First the addresses, each with the ports of the first slice that has it...
     let mut served: BTreeMap<IpAddr, (Arc<str>, &'a [NamedPort])> = BTreeMap::new();
     for slice in slices {
@@ -203,7 +225,7 @@ fn published<'a>(
     let mut endpoints = Vec::with_capacity(served.len());
     for (index, (ip, (host, ports))) in served.into_iter().enumerate() {
         let endpoint = u32::try_from(index).expect("fewer than 2^32 endpoints");
-        for port in ports {
+        for port in ports.iter().filter(|_| headless) {
             targets.entry((&port.protocol, &port.name)).or_default().push(SrvTarget { endpoint, port: port.port });
         }
         endpoints.push(ServedEndpoint { ip, host });

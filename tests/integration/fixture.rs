@@ -244,6 +244,13 @@ pub fn files() -> Vec<(&'static str, &'static str)> {
 /// Every object of the manifest fixture, sent through the API instead.
 pub fn apply(api: &crate::apiserver::ApiServer) {
     for (_, text) in files() {
+        apply_text(api, text);
+    }
+}
+
+/// The objects of a manifest text, sent through the API.
+pub fn apply_text(api: &crate::apiserver::ApiServer, text: &str) {
+    {
         let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(text).unwrap();
         for document in documents {
             let items = match document.get("items") {

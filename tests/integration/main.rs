@@ -5,6 +5,7 @@ mod apiserver;
 mod cli;
 mod config;
 mod container;
+mod coredns_compat;
 mod deploy;
 mod faulty_manifests;
 mod fixture;

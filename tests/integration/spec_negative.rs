@@ -30,7 +30,6 @@ async fn existing_names_without_the_asked_type_are_nodata() {
         ("dns-version.cluster.local.", RecordType::A),
         ("web.apps.svc.cluster.local.", RecordType::AAAA),
         ("web.apps.svc.cluster.local.", RecordType::TXT),
-        ("web.apps.svc.cluster.local.", RecordType::SRV),
         ("v6only.apps.svc.cluster.local.", RecordType::A),
         ("_tcp.db.apps.svc.cluster.local.", RecordType::SRV),
         ("_tcp.web.apps.svc.cluster.local.", RecordType::A),
