@@ -154,7 +154,7 @@ pub async fn run(
     };
     match source {
         Source::Manifests(paths) => {
-            let mut source = ManifestSource::new(paths, cli.manifest_max_size);
+            let mut source = ManifestSource::new(paths, cli.manifest_max_size, cli.read_options());
             source.refresh();
             manifests::publish(&source, &mut writer);
             tokio::spawn(source.watch(writer));
@@ -174,6 +174,8 @@ pub async fn run(
                 labels: cli.labels.clone(),
                 pods: cli.live.pods == PodMode::Verified,
                 watch_timeout: cli.watch_timeout,
+                trim: cli.read_options().trim,
+                no_endpoints: cli.no_endpoints,
             };
             source::kube::start(client, options, writer, metrics.clone());
         }
@@ -182,7 +184,7 @@ pub async fn run(
         warn!(timeout = ?cli.startup_timeout, "{incomplete}; answering anyway: names not yet known get SERVFAIL until it is");
     }
 
-    let zone = ZoneSettings::new(cli.zone.clone(), cli.live.ttl, cli.live.pods).with_ttl_jitter(cli.live.ttl_jitter);
+    let zone = ZoneSettings::from_live(cli.zone.clone(), &cli.live);
     let live_zone = Arc::new(ArcSwap::from_pointee(zone.clone()));
     info!(zone = %zone.cluster, ttl = cli.live.ttl, pods = ?cli.live.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");

@@ -86,6 +86,17 @@ pub struct Cli {
     #[arg(long = "startup-timeout", env = "CLUSTERDNS_STARTUP_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub startup_timeout: std::time::Duration,
 
+    /// Name an endpoint without a hostname after the Pod it targets (CoreDNS
+    /// `endpoint_pod_names`; StatefulSet-style names for every Service), when that name is a
+    /// valid DNS label under 64 characters; otherwise the dashed IP.
+    #[arg(long = "endpoint-pod-names", env = "CLUSTERDNS_ENDPOINT_POD_NAMES")]
+    pub endpoint_pod_names: bool,
+
+    /// Do not read EndpointSlices (CoreDNS `noendpoints`): headless Services and endpoint names
+    /// answer NXDOMAIN, and the EndpointSlice watch (most of the API traffic) is not started.
+    #[arg(long = "no-endpoints", env = "CLUSTERDNS_NO_ENDPOINTS")]
+    pub no_endpoints: bool,
+
     /// How long one watch request to the API lasts before it is renewed (cheaply, from where it
     /// left off). A watch that delivers nothing for this long and 5 s more is taken for dead (a
     /// network partition that closed nothing) and re-established.
@@ -167,6 +178,11 @@ pub struct LiveSettings {
     #[arg(long = "ttl-jitter", env = "CLUSTERDNS_TTL_JITTER", value_name = "PERCENT", default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(0..=50))]
     pub ttl_jitter: u32,
+
+    /// A Service with a cluster IP but no ready endpoint answers NXDOMAIN (CoreDNS `ignore
+    /// empty_service`), so that a client goes on down its search list.
+    #[arg(long = "ignore-empty-service", env = "CLUSTERDNS_IGNORE_EMPTY_SERVICE")]
+    pub ignore_empty_service: bool,
 
     /// Pod records `<a-b-c-d>.<ns>.pod.<zone>`.
     #[arg(long = "pods", env = "CLUSTERDNS_PODS", value_name = "MODE", value_enum, default_value_t = PodMode::Disabled)]
@@ -302,6 +318,12 @@ fn parse_log_level(s: &str) -> Result<String, String> {
 }
 
 impl Cli {
+    /// What the sources read, from the options that change it.
+    pub fn read_options(&self) -> crate::source::documents::ReadOptions {
+        let trim = crate::registry::object::TrimOptions { endpoint_pod_names: self.endpoint_pod_names };
+        crate::source::documents::ReadOptions { trim, no_endpoints: self.no_endpoints }
+    }
+
     pub fn tcp(&self) -> crate::tcp::TcpSettings {
         crate::tcp::TcpSettings {
             max_connections: self.tcp_connections,

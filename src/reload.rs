@@ -76,9 +76,9 @@ pub async fn watch(
 /// (the zone among them) always come from `running`.
 fn apply(running: &Cli, next: &LiveSettings, live: &Live) {
     let now = &running.live;
-    if (now.ttl, now.ttl_jitter, now.pods) != (next.ttl, next.ttl_jitter, next.pods) {
-        let zone = ZoneSettings::new(running.zone.clone(), next.ttl, next.pods).with_ttl_jitter(next.ttl_jitter);
-        live.zone.store(Arc::new(zone));
+    let zone_settings = |l: &LiveSettings| (l.ttl, l.ttl_jitter, l.pods, l.ignore_empty_service);
+    if zone_settings(now) != zone_settings(next) {
+        live.zone.store(Arc::new(ZoneSettings::from_live(running.zone.clone(), next)));
     }
     if now.forward != next.forward {
         let forwarder = (live.make_forwarder)(&next.forward).map(Arc::new);

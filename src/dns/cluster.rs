@@ -126,9 +126,9 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
             Some(Node::Addresses { ips: Cow::Borrowed(ips), rotate: false })
         }
         N::Namespace { namespace } => exists(snapshot.namespace(namespace).is_some()),
-        N::Service { namespace, service } => service_node(snapshot.service(namespace, service)?),
+        N::Service { namespace, service } => service_node(exposed(zone, snapshot.service(namespace, service)?)?),
         N::Endpoint { namespace, service, host } => {
-            let entry = snapshot.service(namespace, service)?;
+            let entry = exposed(zone, snapshot.service(namespace, service)?)?;
             let ips: Vec<IpAddr> = entry.endpoints_named(host).map(|e| e.ip).collect();
             (!ips.is_empty()).then_some(Node::Addresses { ips: Cow::Owned(ips), rotate: true })
         }
@@ -137,7 +137,7 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
             exists(has_named_port(snapshot.service(namespace, service)?, protocol))
         }
         N::Srv { namespace, service, port, protocol } => {
-            let entry = snapshot.service(namespace, service)?;
+            let entry = exposed(zone, snapshot.service(namespace, service)?)?;
             let targets = srv_targets(entry, port, protocol);
             (targets.len() > 0).then_some(Node::Srv { entry, targets })
         }
@@ -156,6 +156,13 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
         }
         N::Nonexistent => None,
     }
+}
+
+/// The Service, unless `ignore_empty_service` hides it: a Service with a cluster IP and no ready
+/// endpoint, with every name below it, does not exist then.
+fn exposed<'s>(zone: &ZoneSettings, entry: &'s ServiceEntry) -> Option<&'s ServiceEntry> {
+    let empty = matches!(entry.service.kind, ServiceKind::ClusterIp(_)) && entry.endpoints.is_empty();
+    (!(zone.ignore_empty_service && empty)).then_some(entry)
 }
 
 fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {

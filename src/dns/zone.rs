@@ -22,6 +22,8 @@ pub struct ZoneSettings {
     pub ttl: u32,
     /// Headless answers get a TTL up to this many percent lower, chosen per response.
     pub ttl_jitter: u32,
+    /// A Service with a cluster IP but no ready endpoint does not exist (NXDOMAIN).
+    pub ignore_empty_service: bool,
     pub pods: PodMode,
     /// `ns.dns.<zone>.`: the name server in SOA and NS records.
     pub name_server: Name,
@@ -50,14 +52,20 @@ impl ZoneSettings {
             cluster,
             ttl,
             ttl_jitter: 0,
+            ignore_empty_service: false,
             pods,
             in_addr: LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("static name")),
             ip6: LowerName::new(&Name::from_ascii("ip6.arpa.").expect("static name")),
         }
     }
 
-    pub fn with_ttl_jitter(self, percent: u32) -> ZoneSettings {
-        ZoneSettings { ttl_jitter: percent, ..self }
+    /// The settings of the cluster zone `cluster` from the live configuration.
+    pub fn from_live(cluster: Name, live: &crate::config::LiveSettings) -> ZoneSettings {
+        ZoneSettings {
+            ttl_jitter: live.ttl_jitter,
+            ignore_empty_service: live.ignore_empty_service,
+            ..ZoneSettings::new(cluster, live.ttl, live.pods)
+        }
     }
 
     /// The TTL of one headless answer: `ttl`, lowered by a random part of `ttl_jitter` percent

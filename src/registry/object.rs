@@ -130,6 +130,14 @@ impl ClusterObjects {
     }
 }
 
+/// How objects are trimmed: the `kubernetes` plugin options that change what is kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrimOptions {
+    /// An endpoint without a hostname is named after the Pod it targets (CoreDNS
+    /// `endpoint_pod_names`), when that name is a valid label.
+    pub endpoint_pod_names: bool,
+}
+
 /// A converted object, and the parts of it that were left out because DNS cannot use them
 /// (an endpoint with a bad address, a port out of range): one bad field drops that part, not
 /// the object.
@@ -304,7 +312,7 @@ fn external_name(target: &str) -> Result<Name, ObjectError> {
 
 impl EndpointSlice {
     /// The endpoints DNS answers with from `slice`; a bad endpoint or port is left out.
-    pub fn trim(slice: &discovery::EndpointSlice) -> Result<Trimmed<EndpointSlice>, ObjectError> {
+    pub fn trim(slice: &discovery::EndpointSlice, options: TrimOptions) -> Result<Trimmed<EndpointSlice>, ObjectError> {
         let name = name_of(&slice.metadata)?;
         let namespace = namespace_of(&slice.metadata)?;
         let service = slice
@@ -322,7 +330,7 @@ impl EndpointSlice {
             other => return Err(ObjectError::BadAddressType(other.to_string())),
         };
         let mut skipped = Vec::new();
-        let endpoints = each(&slice.endpoints, &mut skipped, |e| endpoint(e, family));
+        let endpoints = each(&slice.endpoints, &mut skipped, |e| endpoint(e, family, options));
         let endpoints = endpoints.into_iter().flatten().collect();
         let ports = slice.ports.iter().flatten().filter_map(|p| Some((p, p.port?)));
         let ports = each(ports, &mut skipped, |(p, port)| {
@@ -334,13 +342,13 @@ impl EndpointSlice {
 }
 
 /// Every address of one endpoint, or why the endpoint cannot be used.
-fn endpoint(e: &discovery::Endpoint, family: &'static str) -> Result<Vec<Endpoint>, ObjectError> {
+fn endpoint(e: &discovery::Endpoint, family: &'static str, options: TrimOptions) -> Result<Vec<Endpoint>, ObjectError> {
     let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
     let hostname = e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
     if let Some(hostname) = &hostname {
         dns1123_label("endpoints[].hostname", hostname)?;
     }
-    let hostname: Option<Box<str>> = hostname.map(Into::into);
+    let hostname: Option<Box<str>> = hostname.or_else(|| pod_name(e, options)).map(Into::into);
     let mut addresses = Vec::with_capacity(e.addresses.len());
     for address in &e.addresses {
         let address = parse_ip("endpoints[].addresses", address)?;
@@ -350,6 +358,15 @@ fn endpoint(e: &discovery::Endpoint, family: &'static str) -> Result<Vec<Endpoin
         addresses.push(Endpoint { address, hostname: hostname.clone(), ready });
     }
     Ok(addresses)
+}
+
+/// With `endpoint_pod_names`, the name of the Pod an endpoint targets, as CoreDNS takes it: when
+/// it is under 64 characters (and, here, a valid DNS label; a Pod name may hold dots). Otherwise
+/// the endpoint keeps its dashed-IP name.
+fn pod_name(e: &discovery::Endpoint, options: TrimOptions) -> Option<String> {
+    let target = e.target_ref.as_ref().filter(|_| options.endpoint_pod_names)?;
+    let name = target.name.as_ref().filter(|_| target.kind.as_deref() == Some("Pod"))?.to_ascii_lowercase();
+    dns1123_label("endpoints[].targetRef.name", &name).ok().map(|()| name)
 }
 
 impl Pod {
@@ -420,7 +437,7 @@ mod tests {
             "ports": [{"name": "http", "port": 80}, {"name": "bad", "port": 70000}]
         }))
         .unwrap();
-        let trimmed = EndpointSlice::trim(&slice).unwrap();
+        let trimmed = EndpointSlice::trim(&slice, TrimOptions::default()).unwrap();
         let kept: Vec<String> = trimmed.object.endpoints.iter().map(|e| e.address.to_string()).collect();
         assert_eq!(kept, ["10.0.0.1", "10.0.0.4"]);
         assert_eq!(trimmed.object.ports.len(), 1);

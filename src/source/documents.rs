@@ -14,7 +14,13 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::registry::object::{self, ClusterObjects, EndpointSlice, ObjectError, Pod, Service, Trimmed};
+use crate::registry::object::{self, ClusterObjects, EndpointSlice, ObjectError, Pod, Service, TrimOptions, Trimmed};
+
+thread_local! {
+    /// The options of the parse running on this thread: serde's `Deserialize` for a document
+    /// cannot carry them.
+    static OPTIONS: std::cell::Cell<ReadOptions> = std::cell::Cell::new(ReadOptions::default());
+}
 
 /// An object, or part of one, that DNS cannot use.
 #[derive(Debug)]
@@ -43,8 +49,17 @@ pub enum ParseError {
     Document { document: usize, message: String },
 }
 
+/// What the manifests are read for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    pub trim: TrimOptions,
+    /// EndpointSlices are not read (CoreDNS `noendpoints`).
+    pub no_endpoints: bool,
+}
+
 /// Parses `input`, a file of `len` bytes; JSON when `path` ends in `.json`, YAML otherwise.
-pub fn parse(path: &Path, input: impl Read, len: u64) -> Result<Parsed, ParseError> {
+pub fn parse(path: &Path, input: impl Read, len: u64, options: ReadOptions) -> Result<Parsed, ParseError> {
+    OPTIONS.with(|o| o.set(options));
     let mut parsed = Parsed::default();
     if path.extension().is_some_and(|e| e == "json") {
         let mut deserializer = serde_json::Deserializer::from_reader(std::io::BufReader::new(input));
@@ -184,6 +199,7 @@ fn add_object(value: Value, document: usize, out: &mut Parsed) -> Result<(), Str
     if value.is_null() {
         return Ok(());
     }
+    let options = OPTIONS.with(std::cell::Cell::get);
     let kind = value.get("kind").and_then(Value::as_str).ok_or("kind is missing")?.to_string();
     let api_version = value.get("apiVersion").and_then(Value::as_str).ok_or("apiVersion is missing")?.to_string();
     if kind == "List" || kind.ends_with("List") {
@@ -208,8 +224,8 @@ fn add_object(value: Value, document: usize, out: &mut Parsed) -> Result<(), Str
         ("v1", "Service") => {
             keep(Service::trim(&typed::<core::Service>(value)?).map(|t| stash(t, &mut objects.services)))
         }
-        ("discovery.k8s.io/v1", "EndpointSlice") => keep(
-            EndpointSlice::trim(&typed::<discovery::EndpointSlice>(value)?)
+        ("discovery.k8s.io/v1", "EndpointSlice") if !options.no_endpoints => keep(
+            EndpointSlice::trim(&typed::<discovery::EndpointSlice>(value)?, options.trim)
                 .map(|t| stash(t, &mut objects.endpoint_slices)),
         ),
         ("v1", "Namespace") => keep(
@@ -237,7 +253,7 @@ mod tests {
     use super::*;
 
     fn yaml(text: &str) -> Result<Parsed, ParseError> {
-        parse(Path::new("x.yaml"), text.as_bytes(), text.len() as u64)
+        parse(Path::new("x.yaml"), text.as_bytes(), text.len() as u64, ReadOptions::default())
     }
 
     #[test]

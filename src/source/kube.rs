@@ -27,7 +27,7 @@ use super::backoff::Backoff;
 use crate::metrics::Metrics;
 use crate::registry::RegistryWriter;
 use crate::registry::model::{Key, Kind, Object};
-use crate::registry::object::{self, EndpointSlice, ObjectError, Pod, Service, Trimmed};
+use crate::registry::object::{self, EndpointSlice, ObjectError, Pod, Service, TrimOptions, Trimmed};
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +41,9 @@ pub struct WatchOptions {
     /// How long one watch request lasts; a watch that delivers nothing for this long and 5 s
     /// more is taken for dead (a silent network partition) and re-established.
     pub watch_timeout: Duration,
+    pub trim: TrimOptions,
+    /// No EndpointSlice watch (CoreDNS `noendpoints`).
+    pub no_endpoints: bool,
 }
 
 fn plural(kind: Kind) -> &'static str {
@@ -90,18 +93,23 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
     };
     for (i, scope) in scopes.iter().enumerate() {
         let svc = api::<core::Service>(&client, scope.as_deref());
-        spawn_watch(svc, labelled(base()), Kind::Service, i, trim_service, tx.clone());
+        let trim = options.trim;
+        spawn_watch(svc, labelled(base()), Kind::Service, i, trim_service, trim, tx.clone());
         let slices = api::<discovery::EndpointSlice>(&client, scope.as_deref());
-        spawn_watch(slices, labelled(base()), Kind::EndpointSlice, i, trim_slice, tx.clone());
+        if !options.no_endpoints {
+            spawn_watch(slices, labelled(base()), Kind::EndpointSlice, i, trim_slice, trim, tx.clone());
+        }
         if options.pods {
             let pods = api::<core::Pod>(&client, scope.as_deref());
-            spawn_watch(pods, base(), Kind::Pod, i, trim_pod, tx.clone());
+            spawn_watch(pods, base(), Kind::Pod, i, trim_pod, trim, tx.clone());
         }
     }
     for (i, scope) in scopes.iter().enumerate() {
         let state = || WatchState { scope: scope.clone(), ..WatchState::default() };
         watches.insert((Kind::Service, i), state());
-        watches.insert((Kind::EndpointSlice, i), state());
+        if !options.no_endpoints {
+            watches.insert((Kind::EndpointSlice, i), state());
+        }
         if options.pods {
             watches.insert((Kind::Pod, i), state());
         }
@@ -110,7 +118,7 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
     // a listed namespace exists when an object in it does.
     if options.namespaces.is_empty() {
         let namespaces = Api::<core::Namespace>::all(client.clone());
-        spawn_watch(namespaces, base(), Kind::Namespace, 0, trim_namespace, tx.clone());
+        spawn_watch(namespaces, base(), Kind::Namespace, 0, trim_namespace, options.trim, tx.clone());
         watches.insert((Kind::Namespace, 0), WatchState::default());
     }
     tokio::spawn(Assembler::new(watches, writer, metrics).run(rx));
@@ -138,21 +146,21 @@ fn key<K: Resource>(obj: &K, kind: Kind) -> Key {
     (namespace, obj.name_any())
 }
 
-type Trim<K> = fn(&K) -> Result<Trimmed<Object>, ObjectError>;
+type Trim<K> = fn(&K, TrimOptions) -> Result<Trimmed<Object>, ObjectError>;
 
-fn trim_service(svc: &core::Service) -> Result<Trimmed<Object>, ObjectError> {
+fn trim_service(svc: &core::Service, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
     Service::trim(svc).map(|t| Trimmed { object: Object::Service(t.object), skipped: t.skipped })
 }
 
-fn trim_slice(slice: &discovery::EndpointSlice) -> Result<Trimmed<Object>, ObjectError> {
-    EndpointSlice::trim(slice).map(|t| Trimmed { object: Object::EndpointSlice(t.object), skipped: t.skipped })
+fn trim_slice(slice: &discovery::EndpointSlice, options: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
+    EndpointSlice::trim(slice, options).map(|t| Trimmed { object: Object::EndpointSlice(t.object), skipped: t.skipped })
 }
 
-fn trim_namespace(ns: &core::Namespace) -> Result<Trimmed<Object>, ObjectError> {
+fn trim_namespace(ns: &core::Namespace, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
     object::namespace_name(ns).map(|name| Trimmed { object: Object::Namespace(name), skipped: Vec::new() })
 }
 
-fn trim_pod(pod: &core::Pod) -> Result<Trimmed<Object>, ObjectError> {
+fn trim_pod(pod: &core::Pod, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
     Pod::trim(pod).map(|t| Trimmed { object: Object::Pod(t.object), skipped: t.skipped })
 }
 
@@ -162,6 +170,7 @@ fn spawn_watch<K>(
     kind: Kind,
     watch: usize,
     trim: Trim<K>,
+    options: TrimOptions,
     tx: mpsc::Sender<Change>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
@@ -176,7 +185,7 @@ fn spawn_watch<K>(
             let arrived = Instant::now();
             let trimmed = |obj: &K| {
                 let (namespace, name) = key(obj, kind);
-                match trim(obj) {
+                match trim(obj, options) {
                     Ok(trimmed) => {
                         for error in &trimmed.skipped {
                             warn!(kind = plural(kind), %namespace, %name, %error, "part of an object skipped: DNS cannot use it");

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{debug, error, info, warn};
 
-use super::documents::{self, ParseError};
+use super::documents::{self, ParseError, ReadOptions};
 use crate::registry::RegistryWriter;
 use crate::registry::object::ClusterObjects;
 
@@ -59,6 +59,7 @@ struct Listing {
 pub struct ManifestSource {
     roots: Vec<PathBuf>,
     max_size: u64,
+    options: ReadOptions,
     files: BTreeMap<PathBuf, LoadedFile>,
     /// The listing problems last logged, so a lasting problem is logged once, not every poll.
     problems: BTreeMap<PathBuf, String>,
@@ -67,8 +68,8 @@ pub struct ManifestSource {
 }
 
 impl ManifestSource {
-    pub fn new(roots: Vec<PathBuf>, max_size: u64) -> ManifestSource {
-        ManifestSource { roots, max_size, files: BTreeMap::new(), problems: BTreeMap::new(), synced: false }
+    pub fn new(roots: Vec<PathBuf>, max_size: u64, options: ReadOptions) -> ManifestSource {
+        ManifestSource { roots, max_size, options, files: BTreeMap::new(), problems: BTreeMap::new(), synced: false }
     }
 
     /// Re-reads what changed and returns whether anything did (the sync state included).
@@ -90,7 +91,7 @@ impl ManifestSource {
                 continue;
             }
             changed = true;
-            let objects = match load_file(&path, self.max_size) {
+            let objects = match load_file(&path, self.max_size, self.options) {
                 Ok(objects) => {
                     debug!(path = %path.display(), "loaded manifest");
                     objects
@@ -245,7 +246,7 @@ fn stamp(meta: &std::fs::Metadata) -> Stamp {
 
 /// Reads and parses one file. It is opened without blocking (a FIFO put in its place would
 /// otherwise wait for a writer), must still be a regular file, and is read up to `max_size`.
-fn load_file(path: &Path, max_size: u64) -> Result<ClusterObjects, ManifestError> {
+fn load_file(path: &Path, max_size: u64, options: ReadOptions) -> Result<ClusterObjects, ManifestError> {
     let read_error = |source| ManifestError::Read { path: path.into(), source };
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(read_error)?;
     let meta = file.metadata().map_err(read_error)?;
@@ -255,7 +256,7 @@ fn load_file(path: &Path, max_size: u64) -> Result<ClusterObjects, ManifestError
     if meta.len() > max_size {
         return Err(ManifestError::TooLarge { path: path.into(), size: meta.len(), max: max_size });
     }
-    let parsed = documents::parse(path, Limited { inner: file, left: max_size }, meta.len())
+    let parsed = documents::parse(path, Limited { inner: file, left: max_size }, meta.len(), options)
         .map_err(|source| ManifestError::Parse { path: path.into(), source })?;
     for skipped in &parsed.skipped {
         let what = if skipped.part { "part of an object skipped" } else { "object skipped" };

@@ -42,10 +42,29 @@ metadata: {name: admin-1, namespace: shop, labels: {kubernetes.io/service-name: 
 addressType: IPv4
 endpoints:
 - {addresses: [10.7.0.1]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec: {clusterIP: None}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: db-1, namespace: shop, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.7.1.1], targetRef: {kind: Pod, name: db-7c9f8}}
+- {addresses: [10.7.1.2], hostname: db-1, targetRef: {kind: Pod, name: db-7c9f9}}
+- {addresses: [10.7.1.3], targetRef: {kind: Pod, name: a-pod-name-that-is-much-too-long-to-be-a-dns-label-by-kubernetes-rules}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: idle, namespace: shop}
+spec: {clusterIP: 10.96.7.3, ports: [{name: http, port: 80}]}
 "#;
 
 /// The same cluster served from manifests and from the API.
-fn servers(args: &[&str]) -> (Vec<DnsServer>, ApiServer) {
+fn serve_both(args: &[&str]) -> (Vec<DnsServer>, ApiServer) {
     let from_files = DnsServer::start(&[("cluster.yaml", CLUSTER)], args);
     let api = ApiServer::start();
     fixture::apply_text(&api, CLUSTER);
@@ -56,7 +75,7 @@ fn servers(args: &[&str]) -> (Vec<DnsServer>, ApiServer) {
 
 #[tokio::test]
 async fn endpoints_of_a_service_with_a_cluster_ip_have_names_and_ptrs() {
-    let (servers, _api) = servers(&[]);
+    let (servers, _api) = serve_both(&[]);
     for server in &servers {
         let a = server.query("web-a.web.shop.svc.cluster.local.", RecordType::A).await;
         assert_eq!(rdatas(&a.answers), ["10.7.0.1"]);
@@ -76,7 +95,7 @@ async fn endpoints_of_a_service_with_a_cluster_ip_have_names_and_ptrs() {
 
 #[tokio::test]
 async fn srv_at_the_service_name_lists_every_port() {
-    let (servers, _api) = servers(&[]);
+    let (servers, _api) = serve_both(&[]);
     for server in &servers {
         let srv = server.query("web.shop.svc.cluster.local.", RecordType::SRV).await;
         assert_eq!(
@@ -89,4 +108,55 @@ async fn srv_at_the_service_name_lists_every_port() {
         assert_eq!(none.metadata.response_code, ResponseCode::NoError);
         assert!(none.answers.is_empty() && none.authorities.len() == 1);
     }
+}
+
+#[tokio::test]
+async fn endpoint_pod_names_name_endpoints_after_their_pods() {
+    let (servers, _api) = serve_both(&["--endpoint-pod-names"]);
+    for server in &servers {
+        let a = server.query("db-7c9f8.db.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(rdatas(&a.answers), ["10.7.1.1"]);
+        let hostname = server.query("db-1.db.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(rdatas(&hostname.answers), ["10.7.1.2"], "a hostname still wins");
+        let long = server.query("10-7-1-3.db.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(rdatas(&long.answers), ["10.7.1.3"], "a Pod name over 63 characters is not a name");
+        let ptr = server.query("1.1.7.10.in-addr.arpa.", RecordType::PTR).await;
+        assert_eq!(rdatas(&ptr.answers), ["db-7c9f8.db.shop.svc.cluster.local."]);
+    }
+    let (plain, _api) = serve_both(&[]);
+    for server in &plain {
+        let dashed = server.query("10-7-1-1.db.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(rdatas(&dashed.answers), ["10.7.1.1"], "without the option, the dashed IP");
+    }
+}
+
+#[tokio::test]
+async fn no_endpoints_reads_no_endpoint_slices() {
+    let (servers, api) = serve_both(&["--no-endpoints"]);
+    for server in &servers {
+        assert_eq!(rdatas(&server.query("web.shop.svc.cluster.local.", RecordType::A).await.answers), ["10.96.7.1"]);
+        for name in ["db.shop.svc.cluster.local.", "web-a.web.shop.svc.cluster.local."] {
+            let reply = server.query(name, RecordType::A).await;
+            assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain, "{name}");
+        }
+    }
+    assert!(!api.requests().iter().any(|r| r.contains("endpointslices")), "no EndpointSlice watch");
+}
+
+#[tokio::test]
+async fn ignore_empty_service_makes_a_service_without_ready_endpoints_nxdomain() {
+    let (servers, _api) = serve_both(&["--ignore-empty-service"]);
+    for server in &servers {
+        for (name, qtype) in [
+            ("idle.shop.svc.cluster.local.", RecordType::A),
+            ("_http._tcp.idle.shop.svc.cluster.local.", RecordType::SRV),
+        ] {
+            let reply = server.query(name, qtype).await;
+            assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain, "{name}");
+        }
+        assert_eq!(rdatas(&server.query("web.shop.svc.cluster.local.", RecordType::A).await.answers), ["10.96.7.1"]);
+    }
+    let (plain, _api) = serve_both(&[]);
+    let idle = plain[0].query("idle.shop.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(rdatas(&idle.answers), ["10.96.7.3"], "without the option, the cluster IP");
 }
