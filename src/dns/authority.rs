@@ -169,7 +169,8 @@ endpoints:
 "#;
 
     fn authority() -> Authority {
-        let objects = documents::parse(Path::new("cluster.yaml"), CLUSTER.as_bytes(), CLUSTER.len() as u64).unwrap();
+        let (text, options) = (CLUSTER.as_bytes(), documents::ReadOptions::default());
+        let objects = documents::parse(Path::new("cluster.yaml"), text, text.len() as u64, options).unwrap();
         let (registry, mut writer) = Registry::new();
         writer.replace(&objects.objects, true);
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
