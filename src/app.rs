@@ -21,7 +21,7 @@ use crate::admin::{Admin, Readiness};
 use crate::config::{Cli, ForwardArgs, PodMode};
 use crate::config_file::Loaded;
 use crate::dns::authority::Authority;
-use crate::dns::handler::DnsHandler;
+use crate::dns::handler::{DnsHandler, Fallthrough};
 use crate::dns::zone::ZoneSettings;
 use crate::forward::{ForwardSettings, Forwarder, resolv};
 use crate::metrics::Metrics;
@@ -198,7 +198,10 @@ pub async fn run(
     let handler = DnsHandler::new(
         authority,
         live_forwarder.clone(),
-        !cli.no_reverse_fallthrough,
+        Fallthrough {
+            reverse: !cli.no_reverse_fallthrough,
+            zones: cli.fallthrough.iter().map(hickory_proto::rr::LowerName::new).collect(),
+        },
         metrics.clone(),
         log_queries.clone(),
     );

@@ -122,6 +122,11 @@ pub struct Cli {
     #[arg(long = "no-reverse-fallthrough", env = "CLUSTERDNS_NO_REVERSE_FALLTHROUGH")]
     pub no_reverse_fallthrough: bool,
 
+    /// A name in this zone (the cluster zone, a static zone, or a zone below one) that would be
+    /// NXDOMAIN is forwarded upstream instead (CoreDNS `fallthrough ZONE`). Repeatable.
+    #[arg(long = "fallthrough", env = "CLUSTERDNS_FALLTHROUGH", value_delimiter = ',', value_name = "ZONE", value_parser = parse_zone)]
+    pub fallthrough: Vec<Name>,
+
     /// TCP connections open at once, over all clients. When all are taken, the connection idle
     /// the longest is closed to make room for a new client.
     #[arg(long = "tcp-connections", env = "CLUSTERDNS_TCP_CONNECTIONS", value_name = "N", default_value_t = 1024, value_parser = parse_positive)]

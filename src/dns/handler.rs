@@ -10,13 +10,14 @@ use std::time::Instant;
 use arc_swap::ArcSwapOption;
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageRequest;
 use tracing::{debug, info};
 
+use super::answer::Answer;
 use super::authority::Authority;
 use super::wire::{self, Response};
 use crate::forward::Forwarder;
@@ -35,8 +36,23 @@ pub struct DnsHandler {
     forwarder: Arc<ArcSwapOption<Forwarder>>,
     /// Log every query at info.
     log_queries: Arc<AtomicBool>,
-    /// Forward PTR queries for addresses we do not know instead of answering NXDOMAIN.
-    reverse_fallthrough: bool,
+    /// Which NXDOMAIN answers go to the forwarder instead.
+    fallthrough: Arc<Fallthrough>,
+}
+
+/// NXDOMAIN answers that are forwarded instead (CoreDNS `fallthrough`): PTRs of addresses the
+/// cluster does not know (on by default), and every name in the listed zones.
+#[derive(Debug, Default)]
+pub struct Fallthrough {
+    pub reverse: bool,
+    pub zones: Vec<LowerName>,
+}
+
+impl Fallthrough {
+    fn applies(&self, name: &LowerName, answer: &Answer) -> bool {
+        answer.rcode == ResponseCode::NXDomain
+            && ((answer.fallthrough && self.reverse) || self.zones.iter().any(|zone| zone.zone_of(name)))
+    }
 }
 
 /// What to do with one query.
@@ -82,11 +98,17 @@ impl DnsHandler {
     pub fn new(
         authority: Authority,
         forwarder: Arc<ArcSwapOption<Forwarder>>,
-        reverse_fallthrough: bool,
+        fallthrough: Fallthrough,
         metrics: Arc<Metrics>,
         log_queries: Arc<AtomicBool>,
     ) -> DnsHandler {
-        DnsHandler { authority: Arc::new(authority), metrics, forwarder, log_queries, reverse_fallthrough }
+        DnsHandler {
+            authority: Arc::new(authority),
+            metrics,
+            forwarder,
+            log_queries,
+            fallthrough: Arc::new(fallthrough),
+        }
     }
 
     /// Answers one query from our zones or the cache. `Silent` for anything shorter than a
@@ -179,7 +201,7 @@ impl DnsHandler {
                 false => empty(ResponseCode::Refused),
             };
         };
-        if forwarding && answer.fallthrough && self.reverse_fallthrough {
+        if forwarding && self.fallthrough.applies(query.name(), &answer) {
             return Decision::Forward(Plan { question: query.original().clone(), prefix: Vec::new() });
         }
         if let (true, Some(target)) = (forwarding, &answer.external) {
