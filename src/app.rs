@@ -168,7 +168,7 @@ pub async fn run(
             config.read_timeout = Some(cli.watch_timeout + WATCH_READ_MARGIN);
             config.reset_reader_on_write = true;
             info!(server = %config.cluster_url, "watching the Kubernetes API");
-            let client = kube::Client::try_from(*config).context("cannot build a Kubernetes API client")?;
+            let client = api_client(*config, &cli)?;
             let options = WatchOptions {
                 namespaces: cli.namespaces.clone(),
                 labels: cli.labels.clone(),
@@ -260,6 +260,25 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// The Kubernetes API client, with the request limits of `--api-qps`, `--api-burst` and
+/// `--api-max-inflight` in front of it (tower layers; a watch holds its place only until its
+/// response starts streaming).
+fn api_client(config: kube::Config, cli: &Cli) -> anyhow::Result<kube::Client> {
+    use tower::limit::{ConcurrencyLimitLayer, RateLimitLayer};
+    use tower::util::option_layer;
+    let rate = (cli.api_qps > 0).then(|| {
+        let burst = cli.api_burst.unwrap_or(cli.api_qps * 2).max(1);
+        // `burst` requests per `burst / qps` seconds: `qps` on average, `burst` at once.
+        RateLimitLayer::new(
+            u64::from(burst),
+            std::time::Duration::from_secs_f64(f64::from(burst) / f64::from(cli.api_qps)),
+        )
+    });
+    let inflight = (cli.api_max_inflight > 0).then(|| ConcurrencyLimitLayer::new(cli.api_max_inflight));
+    let builder = kube::client::ClientBuilder::try_from(config).context("cannot build a Kubernetes API client")?;
+    Ok(builder.with_layer(&option_layer(rate)).with_layer(&option_layer(inflight)).build())
 }
 
 /// The forwarder for names outside our zones: `--upstream`, else the nameservers of

@@ -97,6 +97,33 @@ pub struct Cli {
     #[arg(long = "no-endpoints", env = "CLUSTERDNS_NO_ENDPOINTS")]
     pub no_endpoints: bool,
 
+    /// Requests per second to the Kubernetes API at most, on average (CoreDNS `apiserver_qps`);
+    /// 0: no limit. Protects a large cluster's API server when every instance relists at once.
+    #[arg(
+        long = "api-qps",
+        env = "CLUSTERDNS_API_QPS",
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "manifests"
+    )]
+    pub api_qps: u32,
+
+    /// Requests to the API allowed at once above --api-qps (CoreDNS `apiserver_burst`; default:
+    /// twice --api-qps).
+    #[arg(long = "api-burst", env = "CLUSTERDNS_API_BURST", value_name = "N", conflicts_with = "manifests")]
+    pub api_burst: Option<u32>,
+
+    /// Requests to the API waiting for their response at once (CoreDNS
+    /// `apiserver_max_inflight`); 0: no limit. A watch counts until its stream starts.
+    #[arg(
+        long = "api-max-inflight",
+        env = "CLUSTERDNS_API_MAX_INFLIGHT",
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "manifests"
+    )]
+    pub api_max_inflight: usize,
+
     /// How long one watch request to the API lasts before it is renewed (cheaply, from where it
     /// left off). A watch that delivers nothing for this long and 5 s more is taken for dead (a
     /// network partition that closed nothing) and re-established.

@@ -423,3 +423,41 @@ async fn an_unreachable_api_is_retried_with_growing_delays_and_logged_once_per_c
     server.expect_log("initial sync complete", WAIT);
     assert_eq!(count("watch recovered"), 3);
 }
+
+/// Waits until the test API server has seen `count` requests; when that happened.
+fn when_requests_reach(api: &ApiServer, count: usize) -> std::time::Instant {
+    let deadline = std::time::Instant::now() + WAIT;
+    while api.requests().len() < count {
+        assert!(std::time::Instant::now() < deadline, "{} requests: {:?}", api.requests().len(), api.requests());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::time::Instant::now()
+}
+
+#[tokio::test]
+async fn api_requests_are_held_to_the_configured_rate() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let server = DnsServer::start_api(&api, &["--api-qps", "2", "--api-burst", "2", "--startup-timeout", "100ms"]);
+    // Three lists and three watches: two at once, then two per second.
+    let first = when_requests_reach(&api, 1);
+    let sixth = when_requests_reach(&api, 6);
+    assert!(sixth - first >= Duration::from_millis(1500), "six requests in {:?}", sixth - first);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+}
+
+#[tokio::test]
+async fn api_requests_in_flight_are_limited() {
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    api.hold_lists(true);
+    let server = DnsServer::start_api(&api, &["--api-max-inflight", "1", "--startup-timeout", "100ms"]);
+    when_requests_reach(&api, 1);
+    // The held list keeps the only place: nothing else is sent meanwhile.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(api.requests().len(), 1, "{:?}", api.requests());
+    api.hold_lists(false);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+}
