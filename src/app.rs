@@ -184,9 +184,10 @@ pub async fn run(
         warn!(timeout = ?cli.startup_timeout, "{incomplete}; answering anyway: names not yet known get SERVFAIL until it is");
     }
 
-    let zone = ZoneSettings::from_live(cli.zone.clone(), &cli.live);
+    let zone = ZoneSettings::from_live(&cli.zones, &cli.live);
     let live_zone = Arc::new(ArcSwap::from_pointee(zone.clone()));
-    info!(zone = %zone.cluster, ttl = cli.live.ttl, pods = ?cli.live.pods, udp_workers = cli.udp_workers(),
+    let zones: Vec<String> = cli.zones.iter().map(ToString::to_string).collect();
+    info!(zone = %zones.join(","), ttl = cli.live.ttl, pods = ?cli.live.pods, udp_workers = cli.udp_workers(),
         "serving the cluster zone, in-addr.arpa and ip6.arpa");
     let mut zone_files = ZoneFiles::new(cli.live.zone_files.clone());
     zone_files.refresh();

@@ -140,9 +140,10 @@ pub struct Cli {
     )]
     pub listen: Vec<SocketAddr>,
 
-    /// The cluster domain.
-    #[arg(long = "zone", env = "CLUSTERDNS_ZONE", value_name = "NAME", default_value = "cluster.local", value_parser = parse_zone)]
-    pub zone: Name,
+    /// The cluster domain. Repeatable (CoreDNS `kubernetes cluster.local corp.internal`): the
+    /// same names are answered under each; PTR targets and the default use the first.
+    #[arg(long = "zone", env = "CLUSTERDNS_ZONE", value_name = "NAME", value_delimiter = ',', default_value = "cluster.local", value_parser = parse_zone)]
+    pub zones: Vec<Name>,
 
     /// Answer NXDOMAIN for PTR queries of addresses the cluster does not know, instead of
     /// forwarding them.
@@ -459,7 +460,7 @@ mod tests {
     #[test]
     fn defaults_match_the_documentation() {
         let cli = parse(&["--manifests", "zones/demo"]).unwrap();
-        assert_eq!(cli.zone, Name::from_ascii("cluster.local.").unwrap());
+        assert_eq!(cli.zones, [Name::from_ascii("cluster.local.").unwrap()]);
         assert_eq!(cli.live.ttl, 5);
         assert_eq!(cli.live.pods, PodMode::Disabled);
         assert_eq!(cli.listen, vec!["0.0.0.0:53".parse::<SocketAddr>().unwrap()]);
@@ -509,6 +510,6 @@ mod tests {
     #[test]
     fn zone_is_normalised_to_lower_case_fqdn() {
         let cli = parse(&["--manifests", "x", "--zone", "Corp.Example."]).unwrap();
-        assert_eq!(cli.zone.to_string(), "corp.example.");
+        assert_eq!(cli.zones[0].to_string(), "corp.example.");
     }
 }

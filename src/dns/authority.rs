@@ -71,7 +71,8 @@ impl Authority {
         qtype: RecordType,
         rotation: usize,
     ) -> Option<Answer> {
-        let zone = self.zone.load();
+        let settings = self.zone.load();
+        let zone = settings.for_name(lower);
         let builtin = zone.zone_of(lower);
         // The longest matching origin wins, between the cluster zones and the static ones.
         let static_zones = self.static_zones.load();
@@ -85,9 +86,9 @@ impl Authority {
         let labels = relative_labels(lower, apex)?;
         let question = Question { name, labels: &labels, qtype, rotation, headless_ttl: zone.headless_ttl() };
         Some(match kind {
-            ZoneKind::Cluster => cluster::answer(&zone, snapshot, &question),
+            ZoneKind::Cluster => cluster::answer(zone, snapshot, &question),
             ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => {
-                Answer { zone: MetricZone::Reverse, ..reverse::answer(&zone, snapshot, kind, &question) }
+                Answer { zone: MetricZone::Reverse, ..reverse::answer(zone, snapshot, kind, &question) }
             }
         })
     }

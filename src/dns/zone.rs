@@ -31,6 +31,9 @@ pub struct ZoneSettings {
     pub hostmaster: Name,
     in_addr: LowerName,
     ip6: LowerName,
+    /// More cluster zones answering the same names (`--zone` given more than once), each with
+    /// its own apex names and the same TTLs.
+    others: Vec<ZoneSettings>,
 }
 
 /// The zones we answer for, found by the longest suffix of the query name.
@@ -56,16 +59,29 @@ impl ZoneSettings {
             pods,
             in_addr: LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("static name")),
             ip6: LowerName::new(&Name::from_ascii("ip6.arpa.").expect("static name")),
+            others: Vec::new(),
         }
     }
 
-    /// The settings of the cluster zone `cluster` from the live configuration.
-    pub fn from_live(cluster: Name, live: &crate::config::LiveSettings) -> ZoneSettings {
-        ZoneSettings {
+    /// The settings of the cluster zones (the first is the primary) from the live configuration.
+    pub fn from_live(zones: &[Name], live: &crate::config::LiveSettings) -> ZoneSettings {
+        let one = |zone: &Name| ZoneSettings {
             ttl_jitter: live.ttl_jitter,
             ignore_empty_service: live.ignore_empty_service,
-            ..ZoneSettings::new(cluster, live.ttl, live.pods)
-        }
+            ..ZoneSettings::new(zone.clone(), live.ttl, live.pods)
+        };
+        let (first, rest) = zones.split_first().expect("at least one cluster zone");
+        ZoneSettings { others: rest.iter().map(one).collect(), ..one(first) }
+    }
+
+    /// The settings that answer `name`: the cluster zone it is in (the longest, when zones
+    /// nest), else the primary one (reverse zones and everything else).
+    pub fn for_name(&self, name: &LowerName) -> &ZoneSettings {
+        std::iter::once(self)
+            .chain(&self.others)
+            .filter(|z| z.cluster_lower.zone_of(name))
+            .max_by_key(|z| z.cluster_lower.num_labels())
+            .unwrap_or(self)
     }
 
     /// The TTL of one headless answer: `ttl`, lowered by a random part of `ttl_jitter` percent

@@ -184,3 +184,21 @@ async fn fallthrough_sends_nxdomain_names_of_a_listed_zone_upstream() {
     let nx = plain.query("other.shop.svc.cluster.local.", RecordType::A).await;
     assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
 }
+
+#[tokio::test]
+async fn several_cluster_domains_answer_the_same_names() {
+    let (servers, _api) = serve_both(&["--zone", "cluster.local,corp.internal"]);
+    for server in &servers {
+        for zone in ["cluster.local", "corp.internal"] {
+            let web = server.query(&format!("web.shop.svc.{zone}."), RecordType::A).await;
+            assert_eq!(rdatas(&web.answers), ["10.96.7.1"], "{zone}");
+            let srv = server.query(&format!("_http._tcp.web.shop.svc.{zone}."), RecordType::SRV).await;
+            assert_eq!(rdatas(&srv.answers), [format!("0 100 80 web.shop.svc.{zone}.")], "targets in the asked zone");
+            let missing = server.query(&format!("nope.shop.svc.{zone}."), RecordType::A).await;
+            assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+            assert_eq!(missing.authorities[0].name.to_string(), format!("{zone}."), "the SOA of the asked zone");
+        }
+        let ptr = server.query("1.7.96.10.in-addr.arpa.", RecordType::PTR).await;
+        assert_eq!(rdatas(&ptr.answers), ["web.shop.svc.cluster.local."], "PTR targets in the first zone");
+    }
+}
