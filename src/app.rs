@@ -133,6 +133,9 @@ pub async fn run(
     let Loaded { cli, settings, arguments } = loaded;
     let metrics = Arc::new(Metrics::new());
     let (registry, mut writer) = Registry::new();
+    if cli.namespace_labels.is_some() {
+        writer.restrict_namespaces();
+    }
     let forwarder = build_forwarder(&cli.live.forward, metrics.clone()).map(Arc::new);
     let live_forwarder = Arc::new(ArcSwapOption::new(forwarder.clone()));
     let readiness = Arc::new(Readiness::default());
@@ -176,6 +179,7 @@ pub async fn run(
                 watch_timeout: cli.watch_timeout,
                 trim: cli.read_options().trim,
                 no_endpoints: cli.no_endpoints,
+                namespace_labels: cli.namespace_labels.clone(),
             };
             source::kube::start(client, options, writer, metrics.clone());
         }

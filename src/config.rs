@@ -77,6 +77,12 @@ pub struct Cli {
     )]
     pub namespaces: Vec<String>,
 
+    /// Serve only namespaces whose labels match this selector (CoreDNS `namespace_labels`),
+    /// e.g. `dns=public`: objects in other namespaces are not answered. Needs the Namespace
+    /// watch (cluster-wide); not with --namespaces.
+    #[arg(long = "namespace-labels", env = "CLUSTERDNS_NAMESPACE_LABELS", value_name = "SELECTOR", conflicts_with = "namespaces", value_parser = parse_selector)]
+    pub namespace_labels: Option<String>,
+
     /// Label selector for the Service and EndpointSlice watches, e.g. `dns!=skip`.
     #[arg(long = "labels", env = "CLUSTERDNS_LABELS", value_name = "SELECTOR", conflicts_with = "manifests")]
     pub labels: Option<String>,
@@ -306,6 +312,10 @@ fn parse_stub(s: &str) -> Result<(Name, Vec<SocketAddr>), String> {
     Ok((domain, addresses))
 }
 
+fn parse_selector(s: &str) -> Result<String, String> {
+    crate::registry::selector::Selector::parse(s).map(|_| s.to_string())
+}
+
 /// `512`, `64Ki`, `256Mi`, `1Gi`.
 fn parse_size(s: &str) -> Result<u64, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -354,7 +364,11 @@ impl Cli {
     /// What the sources read, from the options that change it.
     pub fn read_options(&self) -> crate::source::documents::ReadOptions {
         let trim = crate::registry::object::TrimOptions { endpoint_pod_names: self.endpoint_pod_names };
-        crate::source::documents::ReadOptions { trim, no_endpoints: self.no_endpoints }
+        let namespaces = self
+            .namespace_labels
+            .as_deref()
+            .map(|s| std::sync::Arc::new(crate::registry::selector::Selector::parse(s).expect("checked when parsed")));
+        crate::source::documents::ReadOptions { trim, no_endpoints: self.no_endpoints, namespaces }
     }
 
     pub fn tcp(&self) -> crate::tcp::TcpSettings {

@@ -7,6 +7,7 @@
 
 pub mod model;
 pub mod object;
+pub mod selector;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -62,6 +63,13 @@ impl RegistryWriter {
     pub fn replace(&mut self, objects: &ClusterObjects, synced: bool) -> bool {
         self.model.replace_all(objects);
         self.publish(synced)
+    }
+
+    /// Only namespaces with a Namespace object exist (CoreDNS `namespace_labels`: the source
+    /// gives only the matching ones); objects elsewhere are kept but not answered. Call before
+    /// anything is published.
+    pub fn restrict_namespaces(&mut self) {
+        self.model.restrict_namespaces();
     }
 
     /// The model, to change before the next [`Self::publish`].

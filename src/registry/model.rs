@@ -67,12 +67,30 @@ pub struct Model {
     dirty_services: HashSet<Key>,
     dirty_namespaces: HashSet<String>,
     dirty_pod_ips: HashSet<(String, IpAddr)>,
+    /// A namespace exists only with its Namespace object (see `restrict_namespaces`).
+    restricted: bool,
 }
 
 impl Model {
     /// Whether anything changed since the last publication.
     pub fn is_dirty(&self) -> bool {
         !(self.dirty_services.is_empty() && self.dirty_namespaces.is_empty() && self.dirty_pod_ips.is_empty())
+    }
+
+    pub fn restrict_namespaces(&mut self) {
+        self.restricted = true;
+    }
+
+    /// With restricted namespaces, a namespace coming or going changes whether everything in it
+    /// is answered.
+    fn namespace_changed(&mut self, namespace: &str) {
+        self.dirty_namespaces.insert(namespace.to_string());
+        if self.restricted {
+            let services = self.services.keys().filter(|k| k.0 == namespace).cloned();
+            self.dirty_services.extend(services.collect::<Vec<_>>());
+            let ips = self.pod_ips.keys().filter(|k| k.0 == namespace).cloned();
+            self.dirty_pod_ips.extend(ips.collect::<Vec<_>>());
+        }
     }
 
     /// Adds or replaces an object; returns whether anything changed.
@@ -105,7 +123,7 @@ impl Model {
                 if !self.namespaces.insert(name.clone()) {
                     return false;
                 }
-                self.dirty_namespaces.insert(name);
+                self.namespace_changed(&name);
             }
             Object::Pod(pod) => {
                 let key = (pod.namespace.clone(), pod.name.clone());
@@ -141,7 +159,7 @@ impl Model {
                 if !self.namespaces.remove(&key.1) {
                     return false;
                 }
-                self.dirty_namespaces.insert(key.1.clone());
+                self.namespace_changed(&key.1);
             }
             Kind::Pod => {
                 let Some(old) = self.pods.remove(key) else { return false };
@@ -253,10 +271,13 @@ impl Model {
     }
 
     fn namespace_exists(&self, namespace: &str) -> bool {
-        self.namespaces.contains(namespace) || self.in_namespace.contains_key(namespace)
+        self.namespaces.contains(namespace) || (!self.restricted && self.in_namespace.contains_key(namespace))
     }
 
     fn service_entry(&self, key: &Key) -> Option<Arc<ServiceEntry>> {
+        if !self.namespace_exists(&key.0) {
+            return None;
+        }
         let service = self.services.get(key)?;
         let slices = self.slices_of.get(key).into_iter().flatten();
         let slices = slices.filter_map(|name| self.slices.get(&(key.0.clone(), name.clone())));

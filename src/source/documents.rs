@@ -15,11 +15,12 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, Error as _, Map
 use serde_json::Value;
 
 use crate::registry::object::{self, ClusterObjects, EndpointSlice, ObjectError, Pod, Service, TrimOptions, Trimmed};
+use crate::registry::selector::Selector;
 
 thread_local! {
     /// The options of the parse running on this thread: serde's `Deserialize` for a document
     /// cannot carry them.
-    static OPTIONS: std::cell::Cell<ReadOptions> = std::cell::Cell::new(ReadOptions::default());
+    static OPTIONS: std::cell::RefCell<ReadOptions> = std::cell::RefCell::new(ReadOptions::default());
 }
 
 /// An object, or part of one, that DNS cannot use.
@@ -50,16 +51,18 @@ pub enum ParseError {
 }
 
 /// What the manifests are read for.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     pub trim: TrimOptions,
     /// EndpointSlices are not read (CoreDNS `noendpoints`).
     pub no_endpoints: bool,
+    /// Only Namespaces whose labels match (CoreDNS `namespace_labels`).
+    pub namespaces: Option<std::sync::Arc<Selector>>,
 }
 
 /// Parses `input`, a file of `len` bytes; JSON when `path` ends in `.json`, YAML otherwise.
 pub fn parse(path: &Path, input: impl Read, len: u64, options: ReadOptions) -> Result<Parsed, ParseError> {
-    OPTIONS.with(|o| o.set(options));
+    OPTIONS.with(|o| *o.borrow_mut() = options);
     let mut parsed = Parsed::default();
     if path.extension().is_some_and(|e| e == "json") {
         let mut deserializer = serde_json::Deserializer::from_reader(std::io::BufReader::new(input));
@@ -199,7 +202,7 @@ fn add_object(value: Value, document: usize, out: &mut Parsed) -> Result<(), Str
     if value.is_null() {
         return Ok(());
     }
-    let options = OPTIONS.with(std::cell::Cell::get);
+    let options = OPTIONS.with(|o| o.borrow().clone());
     let kind = value.get("kind").and_then(Value::as_str).ok_or("kind is missing")?.to_string();
     let api_version = value.get("apiVersion").and_then(Value::as_str).ok_or("apiVersion is missing")?.to_string();
     if kind == "List" || kind.ends_with("List") {
@@ -228,10 +231,16 @@ fn add_object(value: Value, document: usize, out: &mut Parsed) -> Result<(), Str
             EndpointSlice::trim(&typed::<discovery::EndpointSlice>(value)?, options.trim)
                 .map(|t| stash(t, &mut objects.endpoint_slices)),
         ),
-        ("v1", "Namespace") => keep(
-            object::namespace_name(&typed::<core::Namespace>(value)?)
-                .map(|name| stash(Trimmed { object: name, skipped: Vec::new() }, &mut objects.namespaces)),
-        ),
+        ("v1", "Namespace") => {
+            let namespace = typed::<core::Namespace>(value)?;
+            let labels = namespace.metadata.labels.clone().unwrap_or_default();
+            if options.namespaces.as_ref().is_none_or(|selector| selector.matches(&labels)) {
+                keep(
+                    object::namespace_name(&namespace)
+                        .map(|name| stash(Trimmed { object: name, skipped: Vec::new() }, &mut objects.namespaces)),
+                )
+            }
+        }
         ("v1", "Pod") => keep(Pod::trim(&typed::<core::Pod>(value)?).map(|t| stash(t, &mut objects.pods))),
         _ => {}
     }

@@ -44,6 +44,8 @@ pub struct WatchOptions {
     pub trim: TrimOptions,
     /// No EndpointSlice watch (CoreDNS `noendpoints`).
     pub no_endpoints: bool,
+    /// Label selector for the Namespace watch (CoreDNS `namespace_labels`).
+    pub namespace_labels: Option<String>,
 }
 
 fn plural(kind: Kind) -> &'static str {
@@ -118,7 +120,11 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
     // a listed namespace exists when an object in it does.
     if options.namespaces.is_empty() {
         let namespaces = Api::<core::Namespace>::all(client.clone());
-        spawn_watch(namespaces, base(), Kind::Namespace, 0, trim_namespace, options.trim, tx.clone());
+        let config = match &options.namespace_labels {
+            Some(selector) => base().labels(selector),
+            None => base(),
+        };
+        spawn_watch(namespaces, config, Kind::Namespace, 0, trim_namespace, options.trim, tx.clone());
         watches.insert((Kind::Namespace, 0), WatchState::default());
     }
     tokio::spawn(Assembler::new(watches, writer, metrics).run(rx));

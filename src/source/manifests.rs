@@ -91,7 +91,7 @@ impl ManifestSource {
                 continue;
             }
             changed = true;
-            let objects = match load_file(&path, self.max_size, self.options) {
+            let objects = match load_file(&path, self.max_size, self.options.clone()) {
                 Ok(objects) => {
                     debug!(path = %path.display(), "loaded manifest");
                     objects

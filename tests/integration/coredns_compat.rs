@@ -202,3 +202,51 @@ async fn several_cluster_domains_answer_the_same_names() {
         assert_eq!(rdatas(&ptr.answers), ["web.shop.svc.cluster.local."], "PTR targets in the first zone");
     }
 }
+
+const LABELLED: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: open, labels: {dns: public}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: closed}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: open}
+spec: {clusterIP: 10.96.8.1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: closed}
+spec: {clusterIP: 10.96.8.2}
+"#;
+
+#[tokio::test]
+async fn namespace_labels_expose_only_matching_namespaces() {
+    let from_files = DnsServer::start(&[("cluster.yaml", LABELLED)], &["--namespace-labels", "dns=public"]);
+    let api = ApiServer::start();
+    fixture::apply_text(&api, LABELLED);
+    let from_api = DnsServer::start_api(&api, &["--namespace-labels", "dns=public"]);
+    from_api.expect_log("initial sync complete", WAIT);
+    for server in [&from_files, &from_api] {
+        assert_eq!(rdatas(&server.query("web.open.svc.cluster.local.", RecordType::A).await.answers), ["10.96.8.1"]);
+        for (name, qtype) in [
+            ("web.closed.svc.cluster.local.", RecordType::A),
+            ("closed.svc.cluster.local.", RecordType::A),
+            ("2.8.96.10.in-addr.arpa.", RecordType::PTR),
+        ] {
+            let reply = server.query(name, qtype).await;
+            assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain, "{name}");
+        }
+    }
+    assert!(api.requests().iter().any(|r| r.contains("/namespaces?") && r.contains("labelSelector=dns=public")));
+    // Labelling the namespace exposes what is in it.
+    fixture::apply_text(&api, "apiVersion: v1\nkind: Namespace\nmetadata: {name: closed, labels: {dns: public}}\n");
+    let reply =
+        from_api.eventually("web.closed.svc.cluster.local.", RecordType::A, WAIT, |r| !r.answers.is_empty()).await;
+    assert_eq!(rdatas(&reply.answers), ["10.96.8.2"]);
+    let (code, _, stderr) = crate::harness::run_to_exit(&["--namespace-labels", "env in (a", "--manifests", "x"]);
+    assert_eq!(code, 64, "{stderr}");
+}
