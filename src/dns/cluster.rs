@@ -340,10 +340,10 @@ fn srv_rrset(
         }
         SrvTargets::Endpoints(targets) => {
             let chosen: Vec<&SrvTarget> = window(targets, rotation).collect();
-            let answers = chosen.iter().filter_map(|t| srv(Some(&entry.target_host(t)), t.port)).collect();
-            let hosts: BTreeSet<Cow<'_, str>> = chosen.iter().map(|t| entry.target_host(t)).collect();
+            let answers = chosen.iter().filter_map(|t| srv(Some(entry.target_host(t)), t.port)).collect();
+            let hosts: BTreeSet<&str> = chosen.iter().map(|t| entry.target_host(t)).collect();
             let mut additionals = Vec::new();
-            for host in &hosts {
+            for host in hosts {
                 let ips = entry.endpoints_named(host).map(|e| &e.ip);
                 additionals.extend(target_addresses(zone, name, Some(host), ips, ttl));
                 if additionals.len() >= MAX_SECTION_RECORDS {

@@ -8,7 +8,6 @@ use super::cluster::Question;
 use super::qname::{ReverseName, parse_reverse_name};
 use super::zone::{ZoneKind, ZoneSettings};
 use crate::registry::Snapshot;
-use crate::registry::snapshot::{PtrHost, dashed_ip};
 
 pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Question<'_>) -> Answer {
     let soa = || zone.soa(kind, snapshot.serial);
@@ -30,16 +29,8 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
             let records: Vec<Record> = targets
                 .iter()
                 .filter_map(|t| {
-                    let dashed;
                     let mut labels = Vec::with_capacity(4);
-                    match &t.host {
-                        PtrHost::Service => {}
-                        PtrHost::Named(host) => labels.push(&**host),
-                        PtrHost::Dashed => {
-                            dashed = dashed_ip(ip);
-                            labels.push(dashed.as_str());
-                        }
-                    }
+                    labels.extend(t.host.as_deref());
                     labels.extend([t.service.name.as_str(), t.service.namespace.as_str(), "svc"]);
                     zone.cluster_name(&labels)
                 })

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::object::{ClusterObjects, EndpointSlice, Pod, Service, ServiceKind};
-use super::snapshot::{NamespaceEntry, PtrHost, ReverseTarget, ServiceEntry, ServiceName, Snapshot};
+use super::snapshot::{NamespaceEntry, ReverseTarget, ServiceEntry, ServiceName, Snapshot};
 
 /// `(namespace, name)`; Namespaces themselves use an empty namespace.
 pub type Key = (String, String);
@@ -338,15 +338,11 @@ fn update_reverse(
     add: bool,
 ) {
     let service = Arc::new(ServiceName { namespace: key.0.clone(), name: key.1.clone() });
-    let mut targets: Vec<(IpAddr, PtrHost)> = Vec::new();
+    let mut targets: Vec<(IpAddr, Option<Arc<str>>)> = Vec::new();
     if let ServiceKind::ClusterIp(ips) = &entry.service.kind {
-        targets.extend(ips.iter().map(|ip| (*ip, PtrHost::Service)));
+        targets.extend(ips.iter().map(|ip| (*ip, None)));
     }
-    let endpoint_host = |e: &crate::registry::snapshot::ServedEndpoint| match &e.hostname {
-        Some(hostname) => PtrHost::Named(hostname.clone()),
-        None => PtrHost::Dashed,
-    };
-    targets.extend(entry.endpoints.iter().map(|e| (e.ip, endpoint_host(e))));
+    targets.extend(entry.endpoints.iter().map(|e| (e.ip, Some(e.host.clone()))));
     for (ip, host) in targets {
         let target = ReverseTarget { service: service.clone(), host };
         let mut list: Vec<ReverseTarget> = reverse.get(&ip).map(|l| l.to_vec()).unwrap_or_default();

@@ -1,6 +1,5 @@
 //! An immutable, indexed view of the cluster: everything one answer needs, found by hash lookups.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::net::IpAddr;
@@ -14,19 +13,9 @@ use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedEndpoint {
     pub ip: IpAddr,
-    /// The endpoint's hostname, shared with its PTR target; `None`: it is named by its dashed
-    /// IP, computed when asked rather than stored (most endpoints have no hostname).
-    pub hostname: Option<Arc<str>>,
-}
-
-impl ServedEndpoint {
-    /// The first label of the endpoint's own name: its hostname or its dashed IP.
-    pub fn host(&self) -> Cow<'_, str> {
-        match &self.hostname {
-            Some(hostname) => Cow::Borrowed(hostname),
-            None => Cow::Owned(dashed_ip(self.ip)),
-        }
-    }
+    /// The first label of the endpoint's own name: its hostname or its dashed IP. Shared with
+    /// the endpoint's PTR target.
+    pub host: Arc<str>,
 }
 
 /// One SRV record of a headless Service before it is built: which endpoint (an index into
@@ -58,8 +47,8 @@ pub struct ServiceEntry {
     pub endpoints: Vec<ServedEndpoint>,
     /// Where the IPv6 addresses start in `endpoints`.
     ipv6_start: usize,
-    /// Indices of the endpoints with a hostname, ordered by it and then by IP: the endpoints of
-    /// one name are adjacent and found by binary search (the others by their IP).
+    /// Indices into `endpoints`, ordered by host and then IP: the endpoints of one name are
+    /// adjacent and found by binary search.
     by_host: Box<[u32]>,
     /// Headless Services only: SRV targets per port, ordered by protocol, then name (unnamed
     /// ports, with an empty name, first).
@@ -75,26 +64,22 @@ impl ServiceEntry {
         let (endpoints, ports) = published(&service, slices);
         let ipv6_start = endpoints.partition_point(|e| e.ip.is_ipv4());
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
-        let mut by_host: Vec<u32> =
-            (0..endpoints.len()).filter(|i| endpoints[*i].hostname.is_some()).map(index).collect();
-        by_host.sort_by(|a, b| endpoints[*a as usize].hostname.cmp(&endpoints[*b as usize].hostname));
-        let sorted = |mut targets: Vec<SrvTarget>| {
-            let key = |t: &SrvTarget| (endpoints[t.endpoint as usize].host().into_owned(), t.port);
-            targets.sort_by_cached_key(key);
-            targets.dedup_by(|a, b| key(a) == key(b));
-            targets.into_boxed_slice()
-        };
-        let srv = ports.into_iter().map(|((protocol, name), targets)| SrvSet {
-            protocol: protocol.into(),
-            name: name.into(),
-            targets: sorted(targets),
+        let mut by_host: Vec<u32> = (0..endpoints.len()).map(index).collect();
+        by_host.sort_by(|a, b| endpoints[*a as usize].host.cmp(&endpoints[*b as usize].host));
+        let host = |t: &SrvTarget| &endpoints[t.endpoint as usize].host;
+        let srv = ports.into_iter().map(|((protocol, name), mut targets)| {
+            targets.sort_by(|a, b| (host(a), a.port).cmp(&(host(b), b.port)));
+            targets.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
+            SrvSet { protocol: protocol.into(), name: name.into(), targets: targets.into() }
         });
         let srv: Box<[SrvSet]> = srv.collect();
-        let all_srv = match srv.len() {
-            0 | 1 => Box::default(),
-            _ => sorted(srv.iter().flat_map(|s| s.targets.iter().copied()).collect()),
-        };
-        ServiceEntry { service, endpoints, ipv6_start, by_host: by_host.into(), srv, all_srv }
+        let mut all_srv: Vec<SrvTarget> = Vec::new();
+        if srv.len() > 1 {
+            all_srv = srv.iter().flat_map(|s| s.targets.iter().copied()).collect();
+            all_srv.sort_by(|a, b| (host(a), a.port).cmp(&(host(b), b.port)));
+            all_srv.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
+        }
+        ServiceEntry { service, endpoints, ipv6_start, by_host: by_host.into(), srv, all_srv: all_srv.into() }
     }
 
     pub fn is_headless(&self) -> bool {
@@ -106,20 +91,12 @@ impl ServiceEntry {
         if ipv6 { &self.endpoints[self.ipv6_start..] } else { &self.endpoints[..self.ipv6_start] }
     }
 
-    /// The published endpoints named `host`: those with that hostname, and the one whose
-    /// dashed IP it is (when that endpoint has no hostname).
+    /// The published endpoints named `host`, ordered by IP.
     pub fn endpoints_named<'s>(&'s self, host: &str) -> impl Iterator<Item = &'s ServedEndpoint> + Clone {
-        let hostname = |i: &u32| self.endpoints[*i as usize].hostname.as_deref().unwrap_or_default();
-        let start = self.by_host.partition_point(|i| hostname(i) < host);
+        let start = self.by_host.partition_point(|i| &*self.endpoints[*i as usize].host < host);
         let rest = &self.by_host[start..];
-        let end = rest.partition_point(|i| hostname(i) == host);
-        let named = rest[..end].iter().map(|i| &self.endpoints[*i as usize]);
-        let dashed = parse_dashed_ip(host)
-            .filter(|ip| dashed_ip(*ip) == host)
-            .and_then(|ip| self.endpoints.binary_search_by(|e| e.ip.cmp(&ip)).ok())
-            .map(|i| &self.endpoints[i])
-            .filter(|e| e.hostname.is_none());
-        named.chain(dashed)
+        let end = rest.partition_point(|i| &*self.endpoints[*i as usize].host == host);
+        rest[..end].iter().map(|i| &self.endpoints[*i as usize])
     }
 
     /// The SRV targets of every port of a headless Service (its bare name's SRV answer).
@@ -131,8 +108,8 @@ impl ServiceEntry {
     }
 
     /// The name of an SRV target.
-    pub fn target_host(&self, target: &SrvTarget) -> Cow<'_, str> {
-        self.endpoints[target.endpoint as usize].host()
+    pub fn target_host(&self, target: &SrvTarget) -> &str {
+        &self.endpoints[target.endpoint as usize].host
     }
 
     /// The SRV target sets of the named port `name` (`None`: any) with `protocol`.
@@ -162,18 +139,7 @@ pub struct ServiceName {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReverseTarget {
     pub service: Arc<ServiceName>,
-    pub host: PtrHost,
-}
-
-/// The first label of a PTR target.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum PtrHost {
-    /// None: the Service's own name (its cluster IP).
-    Service,
-    /// An endpoint's hostname.
-    Named(Arc<str>),
-    /// An endpoint without a hostname: the address's dashed form.
-    Dashed,
+    pub host: Option<Arc<str>>,
 }
 
 /// One consistent view of the cluster. Its maps are persistent (structurally shared), so the
@@ -244,23 +210,25 @@ fn published<'a>(
     }
     let headless = svc.kind == ServiceKind::Headless;
     // First the addresses, each with the ports of the first slice that has it...
-    let mut served: BTreeMap<IpAddr, (Option<Arc<str>>, &'a [NamedPort])> = BTreeMap::new();
+    let mut served: BTreeMap<IpAddr, (Arc<str>, &'a [NamedPort])> = BTreeMap::new();
     for slice in slices {
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
-            if let Entry::Vacant(vacant) = served.entry(endpoint.address) {
-                vacant.insert((endpoint.hostname.as_deref().map(Arc::from), &slice.ports));
+            let ip = endpoint.address;
+            if let Entry::Vacant(vacant) = served.entry(ip) {
+                let host = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
+                vacant.insert((host, &slice.ports));
             }
         }
     }
     // ...then, with their final positions known, the targets.
     let mut targets: PortTargets<'a> = BTreeMap::new();
     let mut endpoints = Vec::with_capacity(served.len());
-    for (index, (ip, (hostname, ports))) in served.into_iter().enumerate() {
+    for (index, (ip, (host, ports))) in served.into_iter().enumerate() {
         let endpoint = u32::try_from(index).expect("fewer than 2^32 endpoints");
         for port in ports.iter().filter(|_| headless) {
             targets.entry((&port.protocol, &port.name)).or_default().push(SrvTarget { endpoint, port: port.port });
         }
-        endpoints.push(ServedEndpoint { ip, hostname });
+        endpoints.push(ServedEndpoint { ip, host });
     }
     (endpoints, targets)
 }
@@ -336,19 +304,15 @@ mod tests {
             slice(&[("tcp", "http", 8080), ("udp", "dns", 53)], &[("10.0.0.2", Some("b")), ("fd00::1", Some("a"))]);
         let two = slice(&[("tcp", "http", 9090)], &[("10.0.0.1", Some("b")), ("10.0.0.2", Some("c"))]);
         let entry = ServiceEntry::new(service, [one, two].iter());
-        let hosts: Vec<(String, String)> =
-            entry.endpoints.iter().map(|e| (e.host().into_owned(), e.ip.to_string())).collect();
-        let hosts: Vec<(&str, &str)> = hosts.iter().map(|(h, ip)| (h.as_str(), ip.as_str())).collect();
-        assert_eq!(hosts, [("b", "10.0.0.1"), ("b", "10.0.0.2"), ("a", "fd00::1")]);
+        let hosts: Vec<(&str, String)> = entry.endpoints.iter().map(|e| (&*e.host, e.ip.to_string())).collect();
+        assert_eq!(hosts, [("b", "10.0.0.1".into()), ("b", "10.0.0.2".into()), ("a", "fd00::1".into())]);
         assert_eq!(entry.endpoints_named("b").count(), 2);
         assert_eq!(entry.endpoints_named("c").count(), 0, "10.0.0.2 came first from the slice naming it b");
         let ipv4: Vec<IpAddr> = entry.family(false).iter().map(|e| e.ip).collect();
         assert_eq!(ipv4, [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2])]);
         assert_eq!(entry.family(true).len(), 1);
         let http = entry.srv_sets("tcp", Some("http"));
-        let targets: Vec<(String, u16)> =
-            http[0].targets.iter().map(|t| (entry.target_host(t).into_owned(), t.port)).collect();
-        let targets: Vec<(&str, u16)> = targets.iter().map(|(h, p)| (h.as_str(), *p)).collect();
+        let targets: Vec<(&str, u16)> = http[0].targets.iter().map(|t| (entry.target_host(t), t.port)).collect();
         assert_eq!(targets, [("a", 8080), ("b", 8080), ("b", 9090)]);
         assert_eq!(entry.srv_sets("udp", None).len(), 1);
         assert!(entry.srv_sets("udp", Some("http")).is_empty());
