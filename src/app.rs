@@ -188,7 +188,7 @@ pub async fn run(
         warn!(timeout = ?cli.startup_timeout, "{incomplete}; answering anyway: names not yet known get SERVFAIL until it is");
     }
 
-    let zone = ZoneSettings::from_live(&cli.zones, &cli.live);
+    let zone = ZoneSettings::from_config(&cli, &cli.live);
     let live_zone = Arc::new(ArcSwap::from_pointee(zone.clone()));
     let zones: Vec<String> = cli.zones.iter().map(ToString::to_string).collect();
     info!(zone = %zones.join(","), ttl = cli.live.ttl, pods = ?cli.live.pods, udp_workers = cli.udp_workers(),

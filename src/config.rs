@@ -103,6 +103,13 @@ pub struct Cli {
     #[arg(long = "no-endpoints", env = "CLUSTERDNS_NO_ENDPOINTS")]
     pub no_endpoints: bool,
 
+    /// Answer topology-pinned names of headless Services (CoreDNS `zonal`):
+    /// `<zone>.pin._zone.<svc>.<ns>.svc.<cluster zone>` holds only the endpoints in that
+    /// topology zone (none: NODATA), `<zone>.prefer._zone...` the same but every endpoint when
+    /// the zone has none. Zones come from the EndpointSlices' `endpoints[].zone`.
+    #[arg(long = "zonal", env = "CLUSTERDNS_ZONAL")]
+    pub zonal: bool,
+
     /// Requests per second to the Kubernetes API at most, on average (CoreDNS `apiserver_qps`);
     /// 0: no limit. Protects a large cluster's API server when every instance relists at once.
     #[arg(
@@ -363,7 +370,8 @@ fn parse_log_level(s: &str) -> Result<String, String> {
 impl Cli {
     /// What the sources read, from the options that change it.
     pub fn read_options(&self) -> crate::source::documents::ReadOptions {
-        let trim = crate::registry::object::TrimOptions { endpoint_pod_names: self.endpoint_pod_names };
+        let trim =
+            crate::registry::object::TrimOptions { endpoint_pod_names: self.endpoint_pod_names, zones: self.zonal };
         let namespaces = self
             .namespace_labels
             .as_deref()

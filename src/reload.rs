@@ -78,7 +78,7 @@ fn apply(running: &Cli, next: &LiveSettings, live: &Live) {
     let now = &running.live;
     let zone_settings = |l: &LiveSettings| (l.ttl, l.ttl_jitter, l.pods, l.ignore_empty_service);
     if zone_settings(now) != zone_settings(next) {
-        live.zone.store(Arc::new(ZoneSettings::from_live(&running.zones, next)));
+        live.zone.store(Arc::new(ZoneSettings::from_config(running, next)));
     }
     if now.forward != next.forward {
         let forwarder = (live.make_forwarder)(&next.forward).map(Arc::new);

@@ -170,11 +170,15 @@ endpoints:
 "#;
 
     fn authority() -> Authority {
-        let (text, options) = (CLUSTER.as_bytes(), documents::ReadOptions::default());
+        let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
+        authority_of(CLUSTER, documents::ReadOptions::default(), zone)
+    }
+
+    fn authority_of(cluster: &str, options: documents::ReadOptions, zone: ZoneSettings) -> Authority {
+        let text = cluster.as_bytes();
         let objects = documents::parse(Path::new("cluster.yaml"), text, text.len() as u64, options).unwrap();
         let (registry, mut writer) = Registry::new();
         writer.replace(&objects.objects, true);
-        let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Insecure);
         Authority::new(Arc::new(ArcSwap::from_pointee(zone)), registry, Zones::default())
     }
 
@@ -192,7 +196,7 @@ endpoints:
     fn answers_are_built_by_the_spec() {
         let authority = authority();
         let soa = ";authority cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local.";
-        let cases: &[(&str, RecordType, ResponseCode, &[&str])] = &[
+        let cases: &[Case<'_>] = &[
             ("web.shop.svc.cluster.local.", A, NoError, &["web.shop.svc.cluster.local. 5 A 10.96.0.20"]),
             ("web.shop.svc.cluster.local.", AAAA, NoError, &["web.shop.svc.cluster.local. 5 AAAA fd00::20"]),
             ("web.shop.svc.cluster.local.", TXT, NoError, &[soa]),
@@ -292,6 +296,13 @@ endpoints:
             ("nope.shop.svc.cluster.local.", A, NXDomain, &[soa]),
             ("shop.svc.cluster.local.", A, NoError, &[soa]),
         ];
+        check(&authority, cases);
+    }
+
+    type Case<'a> = (&'a str, RecordType, ResponseCode, &'a [&'a str]);
+
+    /// Asks every case's question and compares the answer as a set of lines.
+    fn check(authority: &Authority, cases: &[Case<'_>]) {
         for (qname, qtype, rcode, want) in cases {
             let name = Name::from_ascii(qname).unwrap();
             let answer = authority.answer(&name, &LowerName::new(&name), *qtype).unwrap();
@@ -307,6 +318,168 @@ endpoints:
                 assert!(same, "{qname} {qtype}:\n got  {got}\n want {want}");
             }
         }
+    }
+
+    /// CoreDNS's zonal test cluster: a headless Service with endpoints in two zones, a third
+    /// zone that only another Service occupies, and a Service with a cluster IP.
+    const ZONAL: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: hdls, namespace: testns}
+spec: {clusterIP: None}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: clstr, namespace: testns}
+spec: {clusterIP: 10.0.0.10, ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other, namespace: testns}
+spec: {clusterIP: None}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: hdls-1, namespace: testns, labels: {kubernetes.io/service-name: hdls}}
+addressType: IPv4
+ports: [{name: http, port: 80}]
+endpoints:
+- {addresses: [172.0.0.1], zone: us-west-2a}
+- {addresses: [172.0.0.2], zone: US-West-2b}
+- {addresses: [172.0.0.3], zone: us-west-2b}
+- {addresses: [172.0.0.4], zone: us-west-2c, conditions: {ready: false}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: clstr-1, namespace: testns, labels: {kubernetes.io/service-name: clstr}}
+addressType: IPv4
+ports: [{name: http, port: 80}]
+endpoints:
+- {addresses: [172.0.1.1], zone: us-west-2a}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: other-1, namespace: testns, labels: {kubernetes.io/service-name: other}}
+addressType: IPv4
+endpoints:
+- {addresses: [172.0.2.1], zone: us-west-2c}
+"#;
+
+    fn zonal_authority(zonal: bool) -> Authority {
+        let mut zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Disabled);
+        zone.zonal = zonal;
+        let options = documents::ReadOptions {
+            trim: crate::registry::object::TrimOptions { zones: zonal, ..Default::default() },
+            ..Default::default()
+        };
+        authority_of(ZONAL, options, zone)
+    }
+
+    #[test]
+    fn topology_pinned_names_hold_the_endpoints_of_one_zone() {
+        let soa = ";authority cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local.";
+        let pin_b = "us-west-2b.pin._zone.hdls.testns.svc.cluster.local.";
+        let prefer_c = "us-west-2c.prefer._zone.hdls.testns.svc.cluster.local.";
+        let cases: &[Case<'_>] = &[
+            (
+                "us-west-2a.pin._zone.hdls.testns.svc.cluster.local.",
+                A,
+                NoError,
+                &["us-west-2a.pin._zone.hdls.testns.svc.cluster.local. 5 A 172.0.0.1"],
+            ),
+            // Zones compare without case, in the name and in the EndpointSlice.
+            (pin_b, A, NoError, &[&format!("{pin_b} 5 A 172.0.0.2"), &format!("{pin_b} 5 A 172.0.0.3")]),
+            (
+                "US-WEST-2B.PIN._zone.hdls.testns.svc.cluster.local.",
+                A,
+                NoError,
+                &[
+                    "US-WEST-2B.PIN._zone.hdls.testns.svc.cluster.local. 5 A 172.0.0.2",
+                    "US-WEST-2B.PIN._zone.hdls.testns.svc.cluster.local. 5 A 172.0.0.3",
+                ],
+            ),
+            // A zone holding none of the Service's ready endpoints: NODATA for every type.
+            ("us-west-2c.pin._zone.hdls.testns.svc.cluster.local.", A, NoError, &[soa]),
+            ("us-west-2c.pin._zone.hdls.testns.svc.cluster.local.", TXT, NoError, &[soa]),
+            ("nowhere.pin._zone.hdls.testns.svc.cluster.local.", SRV, NoError, &[soa]),
+            ("us-west-2a.pin._zone.hdls.testns.svc.cluster.local.", AAAA, NoError, &[soa]),
+            ("us-west-2a.prefer._zone.hdls.testns.svc.cluster.local.", TXT, NoError, &[soa]),
+            (
+                "us-west-2a.prefer._zone.hdls.testns.svc.cluster.local.",
+                A,
+                NoError,
+                &["us-west-2a.prefer._zone.hdls.testns.svc.cluster.local. 5 A 172.0.0.1"],
+            ),
+            // `prefer`: a zone without endpoints widens to all of them.
+            (
+                prefer_c,
+                A,
+                NoError,
+                &[
+                    &format!("{prefer_c} 5 A 172.0.0.1"),
+                    &format!("{prefer_c} 5 A 172.0.0.2"),
+                    &format!("{prefer_c} 5 A 172.0.0.3"),
+                ],
+            ),
+            (
+                prefer_c,
+                SRV,
+                NoError,
+                &[
+                    &format!("{prefer_c} 5 SRV 0 33 80 172-0-0-1.hdls.testns.svc.cluster.local."),
+                    &format!("{prefer_c} 5 SRV 0 33 80 172-0-0-2.hdls.testns.svc.cluster.local."),
+                    &format!("{prefer_c} 5 SRV 0 33 80 172-0-0-3.hdls.testns.svc.cluster.local."),
+                    ";additional 172-0-0-1.hdls.testns.svc.cluster.local. 5 A 172.0.0.1",
+                    ";additional 172-0-0-2.hdls.testns.svc.cluster.local. 5 A 172.0.0.2",
+                    ";additional 172-0-0-3.hdls.testns.svc.cluster.local. 5 A 172.0.0.3",
+                ],
+            ),
+            (
+                pin_b,
+                SRV,
+                NoError,
+                &[
+                    &format!("{pin_b} 5 SRV 0 50 80 172-0-0-2.hdls.testns.svc.cluster.local."),
+                    &format!("{pin_b} 5 SRV 0 50 80 172-0-0-3.hdls.testns.svc.cluster.local."),
+                    ";additional 172-0-0-2.hdls.testns.svc.cluster.local. 5 A 172.0.0.2",
+                    ";additional 172-0-0-3.hdls.testns.svc.cluster.local. 5 A 172.0.0.3",
+                ],
+            ),
+            // The names above them exist (RFC 8020: an NXDOMAIN would deny the whole subtree).
+            ("_zone.hdls.testns.svc.cluster.local.", A, NoError, &[soa]),
+            ("pin._zone.hdls.testns.svc.cluster.local.", A, NoError, &[soa]),
+            ("prefer._zone.hdls.testns.svc.cluster.local.", A, NoError, &[soa]),
+            // An unknown directive, a missing Service, a Service with a cluster IP, too many labels.
+            ("us-west-2a.florp._zone.hdls.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("florp._zone.hdls.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("us-west-2a.pin._zone.ghost.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("us-west-2a.pin._zone.clstr.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("_zone.clstr.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("x.us-west-2a.pin._zone.hdls.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+        ];
+        check(&zonal_authority(true), cases);
+    }
+
+    #[test]
+    fn without_zonal_the_pinned_names_do_not_exist() {
+        let soa = ";authority cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local.";
+        let cases: &[Case<'_>] = &[
+            ("us-west-2a.pin._zone.hdls.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("us-west-2a.prefer._zone.hdls.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("pin._zone.hdls.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            ("_zone.hdls.testns.svc.cluster.local.", A, NXDomain, &[soa]),
+            (
+                "hdls.testns.svc.cluster.local.",
+                A,
+                NoError,
+                &[
+                    "hdls.testns.svc.cluster.local. 5 A 172.0.0.1",
+                    "hdls.testns.svc.cluster.local. 5 A 172.0.0.2",
+                    "hdls.testns.svc.cluster.local. 5 A 172.0.0.3",
+                ],
+            ),
+        ];
+        check(&zonal_authority(false), cases);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::zone::{ZoneKind, ZoneSettings};
 use crate::config::PodMode;
 use crate::registry::Snapshot;
 use crate::registry::object::ServiceKind;
-use crate::registry::snapshot::{ServiceEntry, SrvTarget};
+use crate::registry::snapshot::{ServedEndpoint, ServiceEntry, SrvTarget};
 
 /// Schema version of the Kubernetes DNS specification we implement (spec §2.2).
 const SPEC_VERSION: &str = "1.1.0";
@@ -42,7 +42,7 @@ enum SrvTargets<'s> {
     /// A Service with a cluster IP: the ports, each targeting the Service's own name.
     Service(Vec<u16>),
     /// A headless Service: its endpoints' names and ports, ordered and without duplicates.
-    Endpoints(&'s [SrvTarget]),
+    Endpoints(Cow<'s, [SrvTarget]>),
 }
 
 impl SrvTargets<'_> {
@@ -67,6 +67,12 @@ enum Node<'s> {
     },
     /// A headless Service's name: its published addresses, rotated.
     Headless(&'s ServiceEntry),
+    /// A topology-pinned name of a headless Service: its endpoints in the zone numbered `zone`
+    /// ([`ServiceEntry::zone_number`]), or all of them (`None`: `prefer` and none in the zone).
+    Zonal {
+        entry: &'s ServiceEntry,
+        zone: Option<u16>,
+    },
     Srv {
         entry: &'s ServiceEntry,
         targets: SrvTargets<'s>,
@@ -141,6 +147,16 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
             let targets = srv_targets(entry, port, protocol);
             (targets.len() > 0).then_some(Node::Srv { entry, targets })
         }
+        N::ZonalParent { namespace, service } => zonal(zone, snapshot, namespace, service).map(|_| Node::Empty),
+        // `pin` to a zone without endpoints is an empty name (NODATA, the same on every
+        // replica whether the zone was drained or never existed); `prefer` widens to all.
+        N::Zonal { namespace, service, zone: topology, prefer } => {
+            let entry = zonal(zone, snapshot, namespace, service)?;
+            match (entry.zone_number(topology), prefer) {
+                (None, false) => Some(Node::Empty),
+                (number, _) => Some(Node::Zonal { entry, zone: number }),
+            }
+        }
         N::PodRoot => exists(zone.pods != PodMode::Disabled),
         N::PodNamespace { namespace } => {
             exists(zone.pods != PodMode::Disabled && snapshot.namespace(namespace).is_some())
@@ -165,6 +181,19 @@ fn exposed<'s>(zone: &ZoneSettings, entry: &'s ServiceEntry) -> Option<&'s Servi
     (!(zone.ignore_empty_service && empty)).then_some(entry)
 }
 
+/// The headless Service whose topology-pinned names exist (with `--zonal`; never for a Service
+/// with a cluster IP, whose address has no zone, nor for one without endpoints, which does not
+/// exist at all).
+fn zonal<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, namespace: &str, service: &str) -> Option<&'s ServiceEntry> {
+    if !zone.zonal {
+        return None;
+    }
+    match service_node(exposed(zone, snapshot.service(namespace, service)?)?)? {
+        Node::Headless(entry) => Some(entry),
+        _ => None,
+    }
+}
+
 fn service_node(entry: &ServiceEntry) -> Option<Node<'_>> {
     match &entry.service.kind {
         ServiceKind::ClusterIp(ips) => Some(Node::Addresses { ips: Cow::Borrowed(ips), rotate: false }),
@@ -184,8 +213,8 @@ fn srv_targets<'s>(entry: &'s ServiceEntry, port: &str, protocol: &str) -> SrvTa
             SrvTargets::Service(distinct(entry.service.ports_named(protocol, Some(port)).iter().map(|p| p.port)))
         }
         ServiceKind::Headless => match entry.srv_sets(protocol, Some(port)).first() {
-            Some(set) => SrvTargets::Endpoints(&set.targets),
-            None => SrvTargets::Endpoints(&[]),
+            Some(set) => SrvTargets::Endpoints(Cow::Borrowed(&set.targets)),
+            None => SrvTargets::Endpoints(Cow::Borrowed(&[])),
         },
         _ => SrvTargets::Service(Vec::new()),
     }
@@ -198,7 +227,7 @@ fn all_srv_targets(entry: &ServiceEntry) -> SrvTargets<'_> {
         ServiceKind::ClusterIp(ips) if !ips.is_empty() => {
             SrvTargets::Service(distinct(entry.service.ports.iter().map(|p| p.port)))
         }
-        ServiceKind::Headless => SrvTargets::Endpoints(entry.all_srv()),
+        ServiceKind::Headless => SrvTargets::Endpoints(Cow::Borrowed(entry.all_srv())),
         _ => SrvTargets::Service(Vec::new()),
     }
 }
@@ -262,6 +291,21 @@ fn rrset(
             let records = address_records(&owner(), window(family, q.rotation).map(|e| &e.ip), q.headless_ttl);
             (records, Vec::new(), beyond_window(family.len()))
         }
+        (Node::Zonal { entry, zone: number }, RecordType::A | RecordType::AAAA) => {
+            let family = entry.family(qtype == RecordType::AAAA);
+            let in_zone = |e: &&ServedEndpoint| number.is_none_or(|n| e.zone == n);
+            let ips: Vec<IpAddr> = family.iter().filter(in_zone).map(|e| e.ip).collect();
+            (address_records(&owner(), window(&ips, q.rotation), q.headless_ttl), Vec::new(), beyond_window(ips.len()))
+        }
+        (Node::Zonal { entry, zone: number }, RecordType::SRV) => {
+            let in_zone = |t: &&SrvTarget| number.is_none_or(|n| entry.endpoints[t.endpoint as usize].zone == n);
+            let targets = SrvTargets::Endpoints(entry.all_srv().iter().filter(in_zone).copied().collect());
+            if targets.len() == 0 {
+                return none;
+            }
+            let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, &targets, q);
+            (answers, additionals, beyond_window(targets.len()))
+        }
         (Node::Srv { entry, targets }, RecordType::SRV) => {
             let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, targets, q);
             (answers, additionals, beyond_window(targets.len()))
@@ -296,9 +340,9 @@ fn address_records<'a>(owner: &Name, ips: impl Iterator<Item = &'a IpAddr>, ttl:
 /// The Service's and namespace's labels of an SRV name (or of the Service's own name).
 fn service_labels<'a>(name: &ClusterName<'a>) -> (&'a str, &'a str) {
     match *name {
-        ClusterName::Srv { namespace, service, .. } | ClusterName::Service { namespace, service } => {
-            (service, namespace)
-        }
+        ClusterName::Srv { namespace, service, .. }
+        | ClusterName::Service { namespace, service }
+        | ClusterName::Zonal { namespace, service, .. } => (service, namespace),
         _ => ("", ""),
     }
 }
@@ -339,7 +383,7 @@ fn srv_rrset(
             (answers, target_addresses(zone, name, None, ips.iter(), ttl))
         }
         SrvTargets::Endpoints(targets) => {
-            let chosen: Vec<&SrvTarget> = window(targets, rotation).collect();
+            let chosen: Vec<&SrvTarget> = window(targets.as_ref(), rotation).collect();
             let answers = chosen.iter().filter_map(|t| srv(Some(entry.target_host(t)), t.port)).collect();
             let hosts: BTreeSet<&str> = chosen.iter().map(|t| entry.target_host(t)).collect();
             let mut additionals = Vec::new();

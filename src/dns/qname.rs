@@ -33,6 +33,12 @@ pub enum ClusterName<'a> {
     SrvProtocol { namespace: &'a str, service: &'a str, protocol: &'a str },
     /// `_<port>._<proto>.<svc>.<ns>.svc.<zone>`
     Srv { namespace: &'a str, service: &'a str, port: &'a str, protocol: &'a str },
+    /// `_zone.<svc>.<ns>.svc.<zone>` and `pin._zone...`/`prefer._zone...`: the parents of
+    /// topology-pinned names.
+    ZonalParent { namespace: &'a str, service: &'a str },
+    /// `<topology zone>.pin._zone.<svc>.<ns>.svc.<zone>` (`prefer: false`) or
+    /// `<topology zone>.prefer._zone...`: a headless Service's endpoints in one topology zone.
+    Zonal { namespace: &'a str, service: &'a str, zone: &'a str, prefer: bool },
     /// `pod.<zone>`
     PodRoot,
     /// `<ns>.pod.<zone>`
@@ -76,14 +82,19 @@ pub fn parse_cluster_name<'a>(labels: &[&'a str]) -> ClusterName<'a> {
         ["svc"] => ServiceRoot,
         [namespace, "svc"] => Namespace { namespace },
         [service, namespace, "svc"] => Service { namespace, service },
+        ["_zone", service, namespace, "svc"] => ZonalParent { namespace, service },
         [first, service, namespace, "svc"] => match first.strip_prefix('_') {
             Some(protocol) => SrvProtocol { namespace, service, protocol },
             None => Endpoint { namespace, service, host: first },
         },
+        ["pin" | "prefer", "_zone", service, namespace, "svc"] => ZonalParent { namespace, service },
         [port, protocol, service, namespace, "svc"] => match (port.strip_prefix('_'), protocol.strip_prefix('_')) {
             (Some(port), Some(protocol)) => Srv { namespace, service, port, protocol },
             _ => Nonexistent,
         },
+        [zone, directive @ ("pin" | "prefer"), "_zone", service, namespace, "svc"] => {
+            Zonal { namespace, service, zone, prefer: directive == "prefer" }
+        }
         ["pod"] => PodRoot,
         [namespace, "pod"] => PodNamespace { namespace },
         [ip, namespace, "pod"] => match parse_dashed_ip(ip) {
@@ -173,6 +184,15 @@ mod tests {
             ("_postgres._tcp.db.shop.svc", Srv { namespace: "shop", service: "db", port: "postgres", protocol: "tcp" }),
             ("_postgres.tcp.db.shop.svc", Nonexistent),
             ("a.b.c.d.shop.svc", Nonexistent),
+            ("_zone.db.shop.svc", ZonalParent { namespace: "shop", service: "db" }),
+            ("pin._zone.db.shop.svc", ZonalParent { namespace: "shop", service: "db" }),
+            ("prefer._zone.db.shop.svc", ZonalParent { namespace: "shop", service: "db" }),
+            ("near._zone.db.shop.svc", Nonexistent),
+            ("eu-1a.pin._zone.db.shop.svc", Zonal { namespace: "shop", service: "db", zone: "eu-1a", prefer: false }),
+            ("eu-1a.prefer._zone.db.shop.svc", Zonal { namespace: "shop", service: "db", zone: "eu-1a", prefer: true }),
+            ("eu-1a.near._zone.db.shop.svc", Nonexistent),
+            ("eu-1a.pin.zone.db.shop.svc", Nonexistent),
+            ("x.eu-1a.pin._zone.db.shop.svc", Nonexistent),
             ("pod", PodRoot),
             ("shop.pod", PodNamespace { namespace: "shop" }),
             ("10-1-2-3.shop.pod", Pod { namespace: "shop", ip: "10.1.2.3".parse().unwrap() }),

@@ -24,6 +24,8 @@ pub struct ZoneSettings {
     pub ttl_jitter: u32,
     /// A Service with a cluster IP but no ready endpoint does not exist (NXDOMAIN).
     pub ignore_empty_service: bool,
+    /// Topology-pinned names (`<zone>.pin|prefer._zone.<svc>...`) of headless Services exist.
+    pub zonal: bool,
     pub pods: PodMode,
     /// `ns.dns.<zone>.`: the name server in SOA and NS records.
     pub name_server: Name,
@@ -56,6 +58,7 @@ impl ZoneSettings {
             ttl,
             ttl_jitter: 0,
             ignore_empty_service: false,
+            zonal: false,
             pods,
             in_addr: LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("static name")),
             ip6: LowerName::new(&Name::from_ascii("ip6.arpa.").expect("static name")),
@@ -63,14 +66,16 @@ impl ZoneSettings {
         }
     }
 
-    /// The settings of the cluster zones (the first is the primary) from the live configuration.
-    pub fn from_live(zones: &[Name], live: &crate::config::LiveSettings) -> ZoneSettings {
+    /// The settings of the cluster zones (the first is the primary): restart-only ones from the
+    /// running configuration, the others from `live`.
+    pub fn from_config(running: &crate::config::Cli, live: &crate::config::LiveSettings) -> ZoneSettings {
         let one = |zone: &Name| ZoneSettings {
             ttl_jitter: live.ttl_jitter,
             ignore_empty_service: live.ignore_empty_service,
+            zonal: running.zonal,
             ..ZoneSettings::new(zone.clone(), live.ttl, live.pods)
         };
-        let (first, rest) = zones.split_first().expect("at least one cluster zone");
+        let (first, rest) = running.zones.split_first().expect("at least one cluster zone");
         ZoneSettings { others: rest.iter().map(one).collect(), ..one(first) }
     }
 

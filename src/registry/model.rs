@@ -394,10 +394,18 @@ mod tests {
                 address: format!("10.1.{}.{}", variant % 5, i + 1).parse().unwrap(),
                 hostname: i.is_multiple_of(2).then(|| format!("pod-{i}").into()),
                 ready: !(variant + i).is_multiple_of(3),
+                zone: 0,
             })
             .collect();
         let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 8080 }];
-        EndpointSlice { namespace: ns.into(), name: name.into(), service: service.into(), endpoints, ports }
+        EndpointSlice {
+            namespace: ns.into(),
+            name: name.into(),
+            service: service.into(),
+            endpoints,
+            ports,
+            zones: Vec::new(),
+        }
     }
 
     type Visible = (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Box<[ReverseTarget]>)>);

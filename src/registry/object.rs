@@ -93,6 +93,10 @@ pub struct Endpoint {
     pub hostname: Option<Box<str>>,
     /// `conditions.ready`, with absent meaning ready.
     pub ready: bool,
+    /// The endpoint's topology zone, when zones are kept ([`TrimOptions::zones`]): an index
+    /// into its slice's `zones`, 1-based; 0 means none. An index, not a string, so that
+    /// keeping zones costs no memory per endpoint (it fits the struct's padding).
+    pub zone: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +107,16 @@ pub struct EndpointSlice {
     pub service: String,
     pub endpoints: Vec<Endpoint>,
     pub ports: Vec<NamedPort>,
+    /// The distinct topology zones of the endpoints, lower-cased (empty unless zones are kept).
+    pub zones: Vec<Box<str>>,
+}
+
+impl EndpointSlice {
+    /// The topology zone of `endpoint`, if it has one.
+    pub fn zone_of(&self, endpoint: &Endpoint) -> Option<&str> {
+        let index = usize::from(endpoint.zone).checked_sub(1)?;
+        self.zones.get(index).map(|zone| &**zone)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +150,8 @@ pub struct TrimOptions {
     /// An endpoint without a hostname is named after the Pod it targets (CoreDNS
     /// `endpoint_pod_names`), when that name is a valid label.
     pub endpoint_pod_names: bool,
+    /// Endpoints keep their topology zone (`endpoints[].zone`), for zone-pinned names.
+    pub zones: bool,
 }
 
 /// A converted object, and the parts of it that were left out because DNS cannot use them
@@ -243,7 +259,7 @@ fn is_true(annotations: Option<&BTreeMap<String, String>>, key: &str) -> bool {
 fn each<I, T>(
     items: impl IntoIterator<Item = I>,
     skipped: &mut Vec<ObjectError>,
-    convert: impl Fn(I) -> Result<T, ObjectError>,
+    mut convert: impl FnMut(I) -> Result<T, ObjectError>,
 ) -> Vec<T> {
     let mut kept = Vec::new();
     for item in items {
@@ -330,19 +346,29 @@ impl EndpointSlice {
             other => return Err(ObjectError::BadAddressType(other.to_string())),
         };
         let mut skipped = Vec::new();
-        let endpoints = each(&slice.endpoints, &mut skipped, |e| endpoint(e, family, options));
+        let mut zones = Zones::default();
+        let endpoints = each(&slice.endpoints, &mut skipped, |e| {
+            let zone = e.zone.as_deref().filter(|_| options.zones).map_or(0, |zone| zones.index(zone));
+            endpoint(e, family, options, zone)
+        });
         let endpoints = endpoints.into_iter().flatten().collect();
         let ports = slice.ports.iter().flatten().filter_map(|p| Some((p, p.port?)));
         let ports = each(ports, &mut skipped, |(p, port)| {
             named_port("ports[].port", p.name.as_ref(), p.protocol.as_ref(), port)
         });
         let ports = ports.into_iter().flatten().collect();
-        Ok(Trimmed { object: EndpointSlice { namespace, name, service, endpoints, ports }, skipped })
+        let zones = zones.0;
+        Ok(Trimmed { object: EndpointSlice { namespace, name, service, endpoints, ports, zones }, skipped })
     }
 }
 
 /// Every address of one endpoint, or why the endpoint cannot be used.
-fn endpoint(e: &discovery::Endpoint, family: &'static str, options: TrimOptions) -> Result<Vec<Endpoint>, ObjectError> {
+fn endpoint(
+    e: &discovery::Endpoint,
+    family: &'static str,
+    options: TrimOptions,
+    zone: u16,
+) -> Result<Vec<Endpoint>, ObjectError> {
     let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
     let hostname = e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
     if let Some(hostname) = &hostname {
@@ -355,9 +381,28 @@ fn endpoint(e: &discovery::Endpoint, family: &'static str, options: TrimOptions)
         if address.is_ipv4() != (family == "IPv4") {
             return Err(ObjectError::WrongFamily { address, address_type: family });
         }
-        addresses.push(Endpoint { address, hostname: hostname.clone(), ready });
+        addresses.push(Endpoint { address, hostname: hostname.clone(), ready, zone });
     }
     Ok(addresses)
+}
+
+/// The distinct zone names of one slice, each numbered from 1 in order of appearance.
+#[derive(Default)]
+struct Zones(Vec<Box<str>>);
+
+impl Zones {
+    /// The number of `zone` (compared without case), added if new; 0 past 65,535 zones.
+    fn index(&mut self, zone: &str) -> u16 {
+        let zones = &mut self.0;
+        let position = match zones.iter().position(|z| z.eq_ignore_ascii_case(zone)) {
+            Some(position) => position,
+            None => {
+                zones.push(zone.to_ascii_lowercase().into());
+                zones.len() - 1
+            }
+        };
+        u16::try_from(position + 1).unwrap_or(0)
+    }
 }
 
 /// With `endpoint_pod_names`, the name of the Pod an endpoint targets, as CoreDNS takes it: when

@@ -16,6 +16,8 @@ pub struct ServedEndpoint {
     /// The first label of the endpoint's own name: its hostname or its dashed IP. Shared with
     /// the endpoint's PTR target.
     pub host: Arc<str>,
+    /// Its topology zone: an index into [`ServiceEntry::zones`], 1-based; 0 means none.
+    pub zone: u16,
 }
 
 /// One SRV record of a headless Service before it is built: which endpoint (an index into
@@ -56,12 +58,14 @@ pub struct ServiceEntry {
     /// Headless Services with more than one port: every port's targets together, for the SRV
     /// answer at the Service's own name (with one port, that port's set serves).
     all_srv: Box<[SrvTarget]>,
+    /// The topology zones of the published endpoints, lower-cased (empty unless zones are kept).
+    zones: Box<[Box<str>]>,
 }
 
 impl ServiceEntry {
     /// The entry of `service`, whose published endpoints (DNS spec §2.4) come from `slices`.
     pub fn new<'a>(service: Service, slices: impl Iterator<Item = &'a EndpointSlice>) -> ServiceEntry {
-        let (endpoints, ports) = published(&service, slices);
+        let Published { endpoints, targets: ports, zones } = published(&service, slices);
         let ipv6_start = endpoints.partition_point(|e| e.ip.is_ipv4());
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
         let mut by_host: Vec<u32> = (0..endpoints.len()).map(index).collect();
@@ -79,7 +83,8 @@ impl ServiceEntry {
             all_srv.sort_by(|a, b| (host(a), a.port).cmp(&(host(b), b.port)));
             all_srv.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
         }
-        ServiceEntry { service, endpoints, ipv6_start, by_host: by_host.into(), srv, all_srv: all_srv.into() }
+        let by_host = by_host.into();
+        ServiceEntry { service, endpoints, ipv6_start, by_host, srv, all_srv: all_srv.into(), zones: zones.into() }
     }
 
     pub fn is_headless(&self) -> bool {
@@ -110,6 +115,13 @@ impl ServiceEntry {
     /// The name of an SRV target.
     pub fn target_host(&self, target: &SrvTarget) -> &str {
         &self.endpoints[target.endpoint as usize].host
+    }
+
+    /// The number [`ServedEndpoint::zone`] has for the topology zone `zone` (lower-case), if
+    /// any published endpoint is in it.
+    pub fn zone_number(&self, zone: &str) -> Option<u16> {
+        let position = self.zones.iter().position(|z| **z == *zone)?;
+        u16::try_from(position + 1).ok()
     }
 
     /// The SRV target sets of the named port `name` (`None`: any) with `protocol`.
@@ -201,36 +213,51 @@ impl Snapshot {
 /// slice serves that slice's ports (a Service with a cluster IP is its own SRV target).
 type PortTargets<'a> = BTreeMap<(&'a str, &'a str), Vec<SrvTarget>>;
 
-fn published<'a>(
-    svc: &Service,
-    slices: impl Iterator<Item = &'a EndpointSlice>,
-) -> (Vec<ServedEndpoint>, PortTargets<'a>) {
+#[derive(Default)]
+struct Published<'a> {
+    endpoints: Vec<ServedEndpoint>,
+    targets: PortTargets<'a>,
+    zones: Vec<Box<str>>,
+}
+
+fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>) -> Published<'a> {
     if matches!(svc.kind, ServiceKind::ExternalName(_)) {
-        return (Vec::new(), BTreeMap::new());
+        return Published::default();
     }
     let headless = svc.kind == ServiceKind::Headless;
-    // First the addresses, each with the ports of the first slice that has it...
-    let mut served: BTreeMap<IpAddr, (Arc<str>, &'a [NamedPort])> = BTreeMap::new();
+    let mut zones: Vec<Box<str>> = Vec::new();
+    // First the addresses, each with the ports and zone of the first slice that has it...
+    let mut served: BTreeMap<IpAddr, (Arc<str>, &'a [NamedPort], u16)> = BTreeMap::new();
     for slice in slices {
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
             let ip = endpoint.address;
             if let Entry::Vacant(vacant) = served.entry(ip) {
                 let host = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
-                vacant.insert((host, &slice.ports));
+                let zone = slice.zone_of(endpoint).map_or(0, |zone| zone_index(&mut zones, zone));
+                vacant.insert((host, &slice.ports, zone));
             }
         }
     }
     // ...then, with their final positions known, the targets.
     let mut targets: PortTargets<'a> = BTreeMap::new();
     let mut endpoints = Vec::with_capacity(served.len());
-    for (index, (ip, (host, ports))) in served.into_iter().enumerate() {
+    for (index, (ip, (host, ports, zone))) in served.into_iter().enumerate() {
         let endpoint = u32::try_from(index).expect("fewer than 2^32 endpoints");
         for port in ports.iter().filter(|_| headless) {
             targets.entry((&port.protocol, &port.name)).or_default().push(SrvTarget { endpoint, port: port.port });
         }
-        endpoints.push(ServedEndpoint { ip, host });
+        endpoints.push(ServedEndpoint { ip, host, zone });
     }
-    (endpoints, targets)
+    Published { endpoints, targets, zones }
+}
+
+/// The 1-based number of `zone` in `zones`, added if new; 0 past 65,535 zones.
+fn zone_index(zones: &mut Vec<Box<str>>, zone: &str) -> u16 {
+    let position = zones.iter().position(|z| **z == *zone).unwrap_or_else(|| {
+        zones.push(zone.into());
+        zones.len() - 1
+    });
+    u16::try_from(position + 1).unwrap_or(0)
 }
 
 /// The label that names an address without a hostname: `10-0-0-1`, or for IPv6 the compressed
@@ -278,6 +305,7 @@ mod tests {
                     address: ip.parse().unwrap(),
                     hostname: host.map(Into::into),
                     ready: true,
+                    zone: 0,
                 })
                 .collect(),
             ports: ports
@@ -288,6 +316,7 @@ mod tests {
                     port: *port,
                 })
                 .collect(),
+            zones: Vec::new(),
         }
     }
 

@@ -250,3 +250,57 @@ async fn namespace_labels_expose_only_matching_namespaces() {
     let (code, _, stderr) = crate::harness::run_to_exit(&["--namespace-labels", "env in (a", "--manifests", "x"]);
     assert_eq!(code, 64, "{stderr}");
 }
+
+const ZONED: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: kv, namespace: shop}
+spec: {clusterIP: None, ports: [{name: client, port: 2379}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: kv-1, namespace: shop, labels: {kubernetes.io/service-name: kv}}
+addressType: IPv4
+ports: [{name: client, port: 2379}]
+endpoints:
+- {addresses: [10.9.0.1], hostname: kv-0, zone: eu-west-1a}
+- {addresses: [10.9.0.2], hostname: kv-1, zone: eu-west-1b}
+- {addresses: [10.9.0.3], hostname: kv-2, zone: eu-west-1b}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.9.1}
+"#;
+
+#[tokio::test]
+async fn zonal_names_hold_the_endpoints_of_one_topology_zone() {
+    let from_files = DnsServer::start(&[("cluster.yaml", ZONED)], &["--zonal"]);
+    let api = ApiServer::start();
+    fixture::apply_text(&api, ZONED);
+    let from_api = DnsServer::start_api(&api, &["--zonal"]);
+    from_api.expect_log("initial sync complete", WAIT);
+    for server in [&from_files, &from_api] {
+        let pin = server.query("eu-west-1b.pin._zone.kv.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(rdatas(&pin.answers), ["10.9.0.2", "10.9.0.3"]);
+        let srv = server.query("eu-west-1a.pin._zone.kv.shop.svc.cluster.local.", RecordType::SRV).await;
+        assert_eq!(rdatas(&srv.answers), ["0 100 2379 kv-0.kv.shop.svc.cluster.local."]);
+        assert_eq!(rdatas(&srv.additionals), ["10.9.0.1"]);
+        let drained = server.query("eu-west-1c.pin._zone.kv.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(drained.metadata.response_code, ResponseCode::NoError);
+        assert!(drained.answers.is_empty() && drained.authorities.len() == 1, "NODATA with the SOA");
+        let prefer = server.query("eu-west-1c.prefer._zone.kv.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(rdatas(&prefer.answers), ["10.9.0.1", "10.9.0.2", "10.9.0.3"]);
+        let cluster_ip = server.query("eu-west-1a.pin._zone.web.shop.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(cluster_ip.metadata.response_code, ResponseCode::NXDomain);
+    }
+    // An endpoint moving zone moves between the pinned names.
+    fixture::apply_text(&api, &ZONED.replace("hostname: kv-2, zone: eu-west-1b", "hostname: kv-2, zone: eu-west-1a"));
+    let name = "eu-west-1a.pin._zone.kv.shop.svc.cluster.local.";
+    let moved = from_api.eventually(name, RecordType::A, WAIT, |r| r.answers.len() == 2).await;
+    assert_eq!(rdatas(&moved.answers), ["10.9.0.1", "10.9.0.3"]);
+    // Without the option the names do not exist, as before.
+    let plain = DnsServer::start(&[("cluster.yaml", ZONED)], &[]);
+    let reply = plain.query("eu-west-1b.pin._zone.kv.shop.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+}
