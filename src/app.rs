@@ -136,6 +136,9 @@ pub async fn run(
     if cli.namespace_labels.is_some() {
         writer.restrict_namespaces();
     }
+    if !cli.multicluster.is_empty() {
+        writer.enable_clusterset();
+    }
     let forwarder = build_forwarder(&cli.live.forward, metrics.clone()).map(Arc::new);
     let live_forwarder = Arc::new(ArcSwapOption::new(forwarder.clone()));
     let readiness = Arc::new(Readiness::default());
@@ -180,6 +183,7 @@ pub async fn run(
                 trim: cli.read_options().trim,
                 no_endpoints: cli.no_endpoints,
                 namespace_labels: cli.namespace_labels.clone(),
+                multicluster: !cli.multicluster.is_empty(),
             };
             source::kube::start(client, options, writer, metrics.clone());
         }

@@ -83,7 +83,7 @@ pub struct Cli {
     #[arg(long = "namespace-labels", env = "CLUSTERDNS_NAMESPACE_LABELS", value_name = "SELECTOR", conflicts_with = "namespaces", value_parser = parse_selector)]
     pub namespace_labels: Option<String>,
 
-    /// Label selector for the Service and EndpointSlice watches, e.g. `dns!=skip`.
+    /// Label selector for the Service, EndpointSlice and ServiceImport watches, e.g. `dns!=skip`.
     #[arg(long = "labels", env = "CLUSTERDNS_LABELS", value_name = "SELECTOR", conflicts_with = "manifests")]
     pub labels: Option<String>,
 
@@ -157,6 +157,13 @@ pub struct Cli {
     /// same names are answered under each; PTR targets and the default use the first.
     #[arg(long = "zone", env = "CLUSTERDNS_ZONE", value_name = "NAME", value_delimiter = ',', default_value = "cluster.local", value_parser = parse_zone)]
     pub zones: Vec<Name>,
+
+    /// Answer Multi-Cluster Services (KEP-1645) in this zone, normally `clusterset.local`
+    /// (CoreDNS `multicluster`): `<svc>.<ns>.svc.<zone>` from ServiceImports
+    /// (multicluster.x-k8s.io/v1alpha1) and their EndpointSlices. Repeatable. ServiceImports are
+    /// watched (or read from manifests) only when this is given.
+    #[arg(long = "multicluster", env = "CLUSTERDNS_MULTICLUSTER", value_name = "ZONE", value_delimiter = ',', value_parser = parse_zone)]
+    pub multicluster: Vec<Name>,
 
     /// Answer NXDOMAIN for PTR queries of addresses the cluster does not know, instead of
     /// forwarding them.
@@ -376,7 +383,16 @@ impl Cli {
             .namespace_labels
             .as_deref()
             .map(|s| std::sync::Arc::new(crate::registry::selector::Selector::parse(s).expect("checked when parsed")));
-        crate::source::documents::ReadOptions { trim, no_endpoints: self.no_endpoints, namespaces }
+        let multicluster = !self.multicluster.is_empty();
+        crate::source::documents::ReadOptions { trim, no_endpoints: self.no_endpoints, namespaces, multicluster }
+    }
+
+    /// A combination of settings that cannot work, as a usage error.
+    pub fn conflict(&self) -> Option<String> {
+        let zone = self.multicluster.iter().find(|z| self.zones.iter().any(|c| c.zone_of(z) || z.zone_of(c)))?;
+        let zone = zone.to_string();
+        let zone = zone.trim_end_matches('.');
+        Some(format!("--multicluster {zone} overlaps a cluster zone (--zone); the clusterset zone must be its own"))
     }
 
     pub fn tcp(&self) -> crate::tcp::TcpSettings {

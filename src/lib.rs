@@ -13,6 +13,7 @@ pub mod connections;
 pub mod dns;
 pub mod forward;
 pub mod log_limit;
+pub mod mcs;
 pub mod metrics;
 pub mod query_stats;
 pub mod registry;

@@ -40,6 +40,10 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     }
+    if let Some(conflict) = cli.conflict() {
+        eprintln!("error: {conflict}");
+        std::process::exit(EXIT_USAGE);
+    }
     if cli.check_config {
         print!("{}", loaded.settings.to_toml());
         return;

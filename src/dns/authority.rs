@@ -86,6 +86,7 @@ impl Authority {
         let labels = relative_labels(lower, apex)?;
         let question = Question { name, labels: &labels, qtype, rotation, headless_ttl: zone.headless_ttl() };
         Some(match kind {
+            ZoneKind::Cluster if zone.multicluster => cluster::answer(zone, snapshot.clusterset(), &question),
             ZoneKind::Cluster => cluster::answer(zone, snapshot, &question),
             ZoneKind::ReverseV4 | ZoneKind::ReverseV6 => {
                 Answer { zone: MetricZone::Reverse, ..reverse::answer(zone, snapshot, kind, &question) }
@@ -175,9 +176,13 @@ endpoints:
     }
 
     fn authority_of(cluster: &str, options: documents::ReadOptions, zone: ZoneSettings) -> Authority {
+        let multicluster = options.multicluster;
         let text = cluster.as_bytes();
         let objects = documents::parse(Path::new("cluster.yaml"), text, text.len() as u64, options).unwrap();
         let (registry, mut writer) = Registry::new();
+        if multicluster {
+            writer.enable_clusterset();
+        }
         writer.replace(&objects.objects, true);
         Authority::new(Arc::new(ArcSwap::from_pointee(zone)), registry, Zones::default())
     }
@@ -480,6 +485,154 @@ endpoints:
             ),
         ];
         check(&zonal_authority(false), cases);
+    }
+
+    /// A local Service and, from two clusters, a ClusterSetIP and a headless ServiceImport.
+    const CLUSTERSET: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.0.20}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.1.5.5]}]
+---
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceImport
+metadata: {name: web, namespace: shop}
+spec: {type: ClusterSetIP, ips: [10.42.0.1], ports: [{name: http, protocol: TCP, port: 80}]}
+---
+apiVersion: multicluster.x-k8s.io/v1alpha1
+kind: ServiceImport
+metadata: {name: db, namespace: shop}
+spec: {type: Headless, ports: [{name: pg, protocol: TCP, port: 5432}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db-east
+  namespace: shop
+  labels: {multicluster.kubernetes.io/service-name: db, multicluster.kubernetes.io/source-cluster: east}
+addressType: IPv4
+ports: [{name: pg, port: 5432}]
+endpoints:
+- {addresses: [10.1.0.1], hostname: db-0}
+- {addresses: [10.1.0.2]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: db-west
+  namespace: shop
+  labels: {multicluster.kubernetes.io/service-name: db, multicluster.kubernetes.io/source-cluster: west}
+addressType: IPv4
+ports: [{name: pg, port: 5432}]
+endpoints:
+- {addresses: [10.2.0.1], hostname: db-0}
+"#;
+
+    #[test]
+    fn service_imports_answer_in_the_clusterset_zone() {
+        use clap::Parser;
+        let args = ["clusterdns", "--manifests", "x", "--multicluster", "clusterset.local", "--pods", "insecure"];
+        let cli = crate::config::Cli::try_parse_from(args).unwrap();
+        let options = documents::ReadOptions { multicluster: true, ..Default::default() };
+        let authority = authority_of(CLUSTERSET, options, ZoneSettings::from_config(&cli, &cli.live));
+        let soa = ";authority clusterset.local. 5 SOA ns.dns.clusterset.local. hostmaster.clusterset.local.";
+        let local_soa = ";authority cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local.";
+        let pg = "_pg._tcp.db.shop.svc.clusterset.local.";
+        let cases: &[Case<'_>] = &[
+            ("web.shop.svc.clusterset.local.", A, NoError, &["web.shop.svc.clusterset.local. 5 A 10.42.0.1"]),
+            ("web.shop.svc.cluster.local.", A, NoError, &["web.shop.svc.cluster.local. 5 A 10.96.0.20"]),
+            (
+                "_http._tcp.web.shop.svc.clusterset.local.",
+                SRV,
+                NoError,
+                &[
+                    "_http._tcp.web.shop.svc.clusterset.local. 5 SRV 0 100 80 web.shop.svc.clusterset.local.",
+                    ";additional web.shop.svc.clusterset.local. 5 A 10.42.0.1",
+                ],
+            ),
+            (
+                "db.shop.svc.clusterset.local.",
+                A,
+                NoError,
+                &[
+                    "db.shop.svc.clusterset.local. 5 A 10.1.0.1",
+                    "db.shop.svc.clusterset.local. 5 A 10.1.0.2",
+                    "db.shop.svc.clusterset.local. 5 A 10.2.0.1",
+                ],
+            ),
+            (
+                "db-0.east.db.shop.svc.clusterset.local.",
+                A,
+                NoError,
+                &["db-0.east.db.shop.svc.clusterset.local. 5 A 10.1.0.1"],
+            ),
+            (
+                "DB-0.West.db.shop.svc.clusterset.local.",
+                A,
+                NoError,
+                &["DB-0.West.db.shop.svc.clusterset.local. 5 A 10.2.0.1"],
+            ),
+            (
+                "10-1-0-2.east.db.shop.svc.clusterset.local.",
+                A,
+                NoError,
+                &["10-1-0-2.east.db.shop.svc.clusterset.local. 5 A 10.1.0.2"],
+            ),
+            // No record picks one cluster's backends (§2.4.4); the name holds endpoint names.
+            ("east.db.shop.svc.clusterset.local.", A, NoError, &[soa]),
+            ("south.db.shop.svc.clusterset.local.", A, NXDomain, &[soa]),
+            ("db-0.south.db.shop.svc.clusterset.local.", A, NXDomain, &[soa]),
+            (
+                pg,
+                SRV,
+                NoError,
+                &[
+                    &format!("{pg} 5 SRV 0 33 5432 10-1-0-2.east.db.shop.svc.clusterset.local."),
+                    &format!("{pg} 5 SRV 0 33 5432 db-0.east.db.shop.svc.clusterset.local."),
+                    &format!("{pg} 5 SRV 0 33 5432 db-0.west.db.shop.svc.clusterset.local."),
+                    ";additional 10-1-0-2.east.db.shop.svc.clusterset.local. 5 A 10.1.0.2",
+                    ";additional db-0.east.db.shop.svc.clusterset.local. 5 A 10.1.0.1",
+                    ";additional db-0.west.db.shop.svc.clusterset.local. 5 A 10.2.0.1",
+                ],
+            ),
+            ("dns-version.clusterset.local.", TXT, NoError, &["dns-version.clusterset.local. 28800 TXT 1.0.0"]),
+            ("dns-version.cluster.local.", TXT, NoError, &["dns-version.cluster.local. 28800 TXT 1.1.0"]),
+            ("clusterset.local.", SOA, NoError, &[&soa[";authority ".len()..]]),
+            ("shop.svc.clusterset.local.", A, NoError, &[soa]),
+            ("ghost.shop.svc.clusterset.local.", A, NXDomain, &[soa]),
+            ("10-1-2-3.shop.pod.clusterset.local.", A, NXDomain, &[soa]),
+            ("10-1-2-3.shop.pod.cluster.local.", A, NoError, &["10-1-2-3.shop.pod.cluster.local. 5 A 10.1.2.3"]),
+            ("db-0.east.db.shop.svc.cluster.local.", A, NXDomain, &[local_soa]),
+            ("db.shop.svc.cluster.local.", A, NXDomain, &[local_soa]),
+            // PTRs: this cluster's first; an address only the clusterset knows, there.
+            ("20.0.96.10.in-addr.arpa.", PTR, NoError, &["20.0.96.10.in-addr.arpa. 5 PTR web.shop.svc.cluster.local."]),
+            (
+                "5.5.1.10.in-addr.arpa.",
+                PTR,
+                NoError,
+                &["5.5.1.10.in-addr.arpa. 5 PTR 10-1-5-5.web.shop.svc.cluster.local."],
+            ),
+            (
+                "1.0.42.10.in-addr.arpa.",
+                PTR,
+                NoError,
+                &["1.0.42.10.in-addr.arpa. 5 PTR web.shop.svc.clusterset.local."],
+            ),
+            (
+                "1.0.1.10.in-addr.arpa.",
+                PTR,
+                NoError,
+                &["1.0.1.10.in-addr.arpa. 5 PTR db-0.east.db.shop.svc.clusterset.local."],
+            ),
+            ("2.10.in-addr.arpa.", PTR, NoError, &[";authority in-addr.arpa. 5 SOA ns.dns.cluster.local."]),
+        ];
+        check(&authority, cases);
     }
 
     #[test]

@@ -17,6 +17,8 @@ use crate::registry::snapshot::{ServedEndpoint, ServiceEntry, SrvTarget};
 
 /// Schema version of the Kubernetes DNS specification we implement (spec §2.2).
 const SPEC_VERSION: &str = "1.1.0";
+/// Schema version of the multicluster DNS specification we implement in clusterset zones.
+const MULTICLUSTER_SPEC_VERSION: &str = "1.0.0";
 const SPEC_VERSION_TTL: u32 = 28800;
 /// The Service whose cluster IPs answer for `ns.dns.<zone>`, as kube-dns and CoreDNS name it.
 const DNS_SERVICE: (&str, &str) = ("kube-system", "kube-dns");
@@ -133,11 +135,17 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
         }
         N::Namespace { namespace } => exists(snapshot.namespace(namespace).is_some()),
         N::Service { namespace, service } => service_node(exposed(zone, snapshot.service(namespace, service)?)?),
-        N::Endpoint { namespace, service, host } => {
+        // In a clusterset zone, `<clusterid>.<svc>` only holds the endpoint names of that
+        // cluster: no records of its own (multicluster spec §2.3.4, §2.4.4).
+        N::Endpoint { namespace, service, host: cluster } if zone.multicluster => {
             let entry = exposed(zone, snapshot.service(namespace, service)?)?;
-            let ips: Vec<IpAddr> = entry.endpoints_named(host).map(|e| e.ip).collect();
-            (!ips.is_empty()).then_some(Node::Addresses { ips: Cow::Owned(ips), rotate: true })
+            exists(entry.endpoints.iter().any(|e| e.host.rsplit_once('.').is_some_and(|(_, c)| c == cluster)))
         }
+        N::Endpoint { namespace, service, host } => endpoint_node(zone, snapshot, namespace, service, host),
+        N::ClusterEndpoint { namespace, service, host, cluster } if zone.multicluster => {
+            endpoint_node(zone, snapshot, namespace, service, &format!("{host}.{cluster}"))
+        }
+        N::ClusterEndpoint { .. } => None,
         // `_tcp.<svc>` exists when a named `_<port>._tcp` name does below it.
         N::SrvProtocol { namespace, service, protocol } => {
             exists(has_named_port(snapshot.service(namespace, service)?, protocol))
@@ -146,6 +154,12 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
             let entry = exposed(zone, snapshot.service(namespace, service)?)?;
             let targets = srv_targets(entry, port, protocol);
             (targets.len() > 0).then_some(Node::Srv { entry, targets })
+        }
+        // Pods and topology-pinned names are the cluster's own, not the clusterset's.
+        N::ZonalParent { .. } | N::Zonal { .. } | N::PodRoot | N::PodNamespace { .. } | N::Pod { .. }
+            if zone.multicluster =>
+        {
+            None
         }
         N::ZonalParent { namespace, service } => zonal(zone, snapshot, namespace, service).map(|_| Node::Empty),
         // `pin` to a zone without endpoints is an empty name (NODATA, the same on every
@@ -179,6 +193,19 @@ fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'
 fn exposed<'s>(zone: &ZoneSettings, entry: &'s ServiceEntry) -> Option<&'s ServiceEntry> {
     let empty = matches!(entry.service.kind, ServiceKind::ClusterIp(_)) && entry.endpoints.is_empty();
     (!(zone.ignore_empty_service && empty)).then_some(entry)
+}
+
+/// The published endpoints named `host` (`<hostname>.<clusterid>` in a clusterset zone).
+fn endpoint_node<'s>(
+    zone: &ZoneSettings,
+    snapshot: &'s Snapshot,
+    namespace: &str,
+    service: &str,
+    host: &str,
+) -> Option<Node<'s>> {
+    let entry = exposed(zone, snapshot.service(namespace, service)?)?;
+    let ips: Vec<IpAddr> = entry.endpoints_named(host).map(|e| e.ip).collect();
+    (!ips.is_empty()).then_some(Node::Addresses { ips: Cow::Owned(ips), rotate: true })
 }
 
 /// The headless Service whose topology-pinned names exist (with `--zonal`; never for a Service
@@ -277,7 +304,8 @@ fn rrset(
         (Node::Apex, RecordType::SOA) => (vec![zone.soa(ZoneKind::Cluster, snapshot.serial)], Vec::new(), 0),
         (Node::Apex, RecordType::NS) => (vec![zone.ns(owner())], Vec::new(), 0),
         (Node::DnsVersion, RecordType::TXT) => {
-            let txt = RData::TXT(TXT::new(vec![SPEC_VERSION.to_string()]));
+            let version = if zone.multicluster { MULTICLUSTER_SPEC_VERSION } else { SPEC_VERSION };
+            let txt = RData::TXT(TXT::new(vec![version.to_string()]));
             (vec![Record::from_rdata(owner(), SPEC_VERSION_TTL, txt)], Vec::new(), 0)
         }
         // Endpoint names rotate and jitter like the headless Service they belong to.
@@ -347,12 +375,12 @@ fn service_labels<'a>(name: &ClusterName<'a>) -> (&'a str, &'a str) {
     }
 }
 
+/// `[<host>.]<svc>.<ns>.svc.<zone>`; an imported endpoint's host is two labels,
+/// `<hostname>.<clusterid>`.
 fn target_name(zone: &ZoneSettings, name: &ClusterName<'_>, host: Option<&str>) -> Option<Name> {
     let (service, namespace) = service_labels(name);
-    match host {
-        Some(host) => zone.cluster_name(&[host, service, namespace, "svc"]),
-        None => zone.cluster_name(&[service, namespace, "svc"]),
-    }
+    let labels: Vec<&str> = host.into_iter().flat_map(|h| h.split('.')).chain([service, namespace, "svc"]).collect();
+    zone.cluster_name(&labels)
 }
 
 /// The SRV records of one answer window and, in the additional section, their targets' A and

@@ -36,6 +36,9 @@ pub enum ClusterName<'a> {
     /// `_zone.<svc>.<ns>.svc.<zone>` and `pin._zone...`/`prefer._zone...`: the parents of
     /// topology-pinned names.
     ZonalParent { namespace: &'a str, service: &'a str },
+    /// `<hostname>.<clusterid>.<svc>.<ns>.svc.<zone>`: an imported endpoint's name in a
+    /// clusterset zone (Multi-Cluster Services).
+    ClusterEndpoint { namespace: &'a str, service: &'a str, host: &'a str, cluster: &'a str },
     /// `<topology zone>.pin._zone.<svc>.<ns>.svc.<zone>` (`prefer: false`) or
     /// `<topology zone>.prefer._zone...`: a headless Service's endpoints in one topology zone.
     Zonal { namespace: &'a str, service: &'a str, zone: &'a str, prefer: bool },
@@ -90,6 +93,7 @@ pub fn parse_cluster_name<'a>(labels: &[&'a str]) -> ClusterName<'a> {
         ["pin" | "prefer", "_zone", service, namespace, "svc"] => ZonalParent { namespace, service },
         [port, protocol, service, namespace, "svc"] => match (port.strip_prefix('_'), protocol.strip_prefix('_')) {
             (Some(port), Some(protocol)) => Srv { namespace, service, port, protocol },
+            (None, None) => ClusterEndpoint { namespace, service, host: port, cluster: protocol },
             _ => Nonexistent,
         },
         [zone, directive @ ("pin" | "prefer"), "_zone", service, namespace, "svc"] => {
@@ -183,6 +187,11 @@ mod tests {
             ("_tcp.db.shop.svc", SrvProtocol { namespace: "shop", service: "db", protocol: "tcp" }),
             ("_postgres._tcp.db.shop.svc", Srv { namespace: "shop", service: "db", port: "postgres", protocol: "tcp" }),
             ("_postgres.tcp.db.shop.svc", Nonexistent),
+            ("postgres._tcp.db.shop.svc", Nonexistent),
+            (
+                "db-0.east.db.shop.svc",
+                ClusterEndpoint { namespace: "shop", service: "db", host: "db-0", cluster: "east" },
+            ),
             ("a.b.c.d.shop.svc", Nonexistent),
             ("_zone.db.shop.svc", ZonalParent { namespace: "shop", service: "db" }),
             ("pin._zone.db.shop.svc", ZonalParent { namespace: "shop", service: "db" }),

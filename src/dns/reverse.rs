@@ -1,4 +1,6 @@
-//! PTR answers in `in-addr.arpa` and `ip6.arpa` for cluster IPs and published endpoints.
+//! PTR answers in `in-addr.arpa` and `ip6.arpa` for cluster IPs and published endpoints, and
+//! for the clusterset IPs and imported endpoints of Multi-Cluster Services when no Service of
+//! this cluster has the address (an address has PTRs from one place; multicluster spec §2.3.3).
 
 use hickory_proto::rr::rdata::PTR;
 use hickory_proto::rr::{RData, Record, RecordType};
@@ -19,7 +21,10 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
             _ => Answer::no_data(soa()),
         },
         ReverseName::Address(ip) => {
-            let targets = snapshot.reverse(ip);
+            let (targets, named_in) = match (snapshot.reverse(ip), zone.clusterset()) {
+                ([], Some(clusterset)) => (snapshot.clusterset().reverse(ip), clusterset),
+                (targets, _) => (targets, zone),
+            };
             if targets.is_empty() {
                 return Answer { fallthrough: true, ..Answer::nx_domain(soa()) };
             }
@@ -29,17 +34,21 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
             let records: Vec<Record> = targets
                 .iter()
                 .filter_map(|t| {
-                    let mut labels = Vec::with_capacity(4);
-                    labels.extend(t.host.as_deref());
+                    let mut labels = Vec::with_capacity(5);
+                    labels.extend(t.host.as_deref().into_iter().flat_map(|host| host.split('.')));
                     labels.extend([t.service.name.as_str(), t.service.namespace.as_str(), "svc"]);
-                    zone.cluster_name(&labels)
+                    named_in.cluster_name(&labels)
                 })
                 .map(|target| Record::from_rdata(q.name.clone(), zone.ttl, RData::PTR(PTR(target))))
                 .collect();
             // A target too long to be a name (a long zone) leaves nothing: NODATA, with its SOA.
             if records.is_empty() { Answer::no_data(soa()) } else { Answer::records(records, Vec::new()) }
         }
-        ReverseName::Prefix(range) if snapshot.has_reverse_in(range.clone()) => Answer::no_data(soa()),
+        ReverseName::Prefix(range)
+            if snapshot.has_reverse_in(range.clone()) || snapshot.clusterset().has_reverse_in(range.clone()) =>
+        {
+            Answer::no_data(soa())
+        }
         ReverseName::Prefix(_) | ReverseName::Nonexistent => Answer { fallthrough: true, ..Answer::nx_domain(soa()) },
     }
 }

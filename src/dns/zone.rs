@@ -26,6 +26,8 @@ pub struct ZoneSettings {
     pub ignore_empty_service: bool,
     /// Topology-pinned names (`<zone>.pin|prefer._zone.<svc>...`) of headless Services exist.
     pub zonal: bool,
+    /// A clusterset zone: Multi-Cluster Services (ServiceImports) answer here, not Services.
+    pub multicluster: bool,
     pub pods: PodMode,
     /// `ns.dns.<zone>.`: the name server in SOA and NS records.
     pub name_server: Name,
@@ -59,6 +61,7 @@ impl ZoneSettings {
             ttl_jitter: 0,
             ignore_empty_service: false,
             zonal: false,
+            multicluster: false,
             pods,
             in_addr: LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("static name")),
             ip6: LowerName::new(&Name::from_ascii("ip6.arpa.").expect("static name")),
@@ -76,7 +79,13 @@ impl ZoneSettings {
             ..ZoneSettings::new(zone.clone(), live.ttl, live.pods)
         };
         let (first, rest) = running.zones.split_first().expect("at least one cluster zone");
-        ZoneSettings { others: rest.iter().map(one).collect(), ..one(first) }
+        let clustersets = running.multicluster.iter().map(|zone| ZoneSettings { multicluster: true, ..one(zone) });
+        ZoneSettings { others: rest.iter().map(one).chain(clustersets).collect(), ..one(first) }
+    }
+
+    /// The clusterset zone PTR targets of imported addresses are named in, if any.
+    pub fn clusterset(&self) -> Option<&ZoneSettings> {
+        std::iter::once(self).chain(&self.others).find(|z| z.multicluster)
     }
 
     /// The settings that answer `name`: the cluster zone it is in (the longest, when zones

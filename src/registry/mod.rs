@@ -5,6 +5,7 @@
 //! load the current snapshot without locks, so they never block a writer and never see a
 //! half-applied update.
 
+pub mod imported;
 pub mod model;
 pub mod object;
 pub mod selector;
@@ -72,6 +73,12 @@ impl RegistryWriter {
         self.model.restrict_namespaces();
     }
 
+    /// ServiceImports and their slices are kept and answered in the clusterset zone. Call
+    /// before anything is published.
+    pub fn enable_clusterset(&mut self) {
+        self.model.enable_clusterset();
+    }
+
     /// The model, to change before the next [`Self::publish`].
     pub fn model(&mut self) -> &mut Model {
         &mut self.model
@@ -90,6 +97,13 @@ impl RegistryWriter {
         next.synced = synced;
         if data_changed {
             next.serial = next_serial(old.serial);
+        }
+        // The clusterset zone shares the serial and the sync state.
+        if let Some(clusterset) = &mut next.clusterset
+            && (clusterset.serial, clusterset.synced) != (next.serial, next.synced)
+        {
+            let clusterset = Arc::make_mut(clusterset);
+            (clusterset.serial, clusterset.synced) = (next.serial, next.synced);
         }
         self.current.store(Arc::new(next));
         true

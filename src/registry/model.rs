@@ -21,6 +21,10 @@ pub enum Kind {
     EndpointSlice,
     Namespace,
     Pod,
+    /// A ServiceImport (Multi-Cluster Services), as the Service the clusterset zone answers.
+    ServiceImport,
+    /// An EndpointSlice of a ServiceImport.
+    ImportedSlice,
 }
 
 /// A trimmed object of any kind.
@@ -30,6 +34,8 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     Namespace(String),
     Pod(Pod),
+    ServiceImport(Service),
+    ImportedSlice(EndpointSlice),
 }
 
 impl Object {
@@ -39,13 +45,15 @@ impl Object {
             Object::EndpointSlice(_) => Kind::EndpointSlice,
             Object::Namespace(_) => Kind::Namespace,
             Object::Pod(_) => Kind::Pod,
+            Object::ServiceImport(_) => Kind::ServiceImport,
+            Object::ImportedSlice(_) => Kind::ImportedSlice,
         }
     }
 
     pub fn key(&self) -> Key {
         match self {
-            Object::Service(s) => (s.namespace.clone(), s.name.clone()),
-            Object::EndpointSlice(s) => (s.namespace.clone(), s.name.clone()),
+            Object::Service(s) | Object::ServiceImport(s) => (s.namespace.clone(), s.name.clone()),
+            Object::EndpointSlice(s) | Object::ImportedSlice(s) => (s.namespace.clone(), s.name.clone()),
             Object::Namespace(n) => (String::new(), n.clone()),
             Object::Pod(p) => (p.namespace.clone(), p.name.clone()),
         }
@@ -69,16 +77,32 @@ pub struct Model {
     dirty_pod_ips: HashSet<(String, IpAddr)>,
     /// A namespace exists only with its Namespace object (see `restrict_namespaces`).
     restricted: bool,
+    /// The ServiceImports and their slices, as Services and slices of their own model, which
+    /// publishes the clusterset zone's snapshot (`None`: Multi-Cluster Services are off).
+    clusterset: Option<Box<Model>>,
 }
 
 impl Model {
     /// Whether anything changed since the last publication.
     pub fn is_dirty(&self) -> bool {
         !(self.dirty_services.is_empty() && self.dirty_namespaces.is_empty() && self.dirty_pod_ips.is_empty())
+            || self.clusterset.as_ref().is_some_and(|c| c.is_dirty())
     }
 
     pub fn restrict_namespaces(&mut self) {
         self.restricted = true;
+        if let Some(clusterset) = &mut self.clusterset {
+            clusterset.restrict_namespaces();
+        }
+    }
+
+    /// Keeps ServiceImports and their slices from now on. Namespaces are shared (namespace
+    /// sameness: a namespace of the clusterset is the one of that name here).
+    pub fn enable_clusterset(&mut self) {
+        let namespaces = self.namespaces.clone();
+        let dirty_namespaces = namespaces.clone();
+        let restricted = self.restricted;
+        self.clusterset = Some(Box::new(Model { namespaces, dirty_namespaces, restricted, ..Model::default() }));
     }
 
     /// With restricted namespaces, a namespace coming or going changes whether everything in it
@@ -95,7 +119,16 @@ impl Model {
 
     /// Adds or replaces an object; returns whether anything changed.
     pub fn upsert(&mut self, object: Object) -> bool {
+        if let (Object::Namespace(name), Some(clusterset)) = (&object, &mut self.clusterset) {
+            clusterset.upsert(Object::Namespace(name.clone()));
+        }
         match object {
+            Object::ServiceImport(svc) => {
+                return self.clusterset.as_mut().is_some_and(|c| c.upsert(Object::Service(svc)));
+            }
+            Object::ImportedSlice(slice) => {
+                return self.clusterset.as_mut().is_some_and(|c| c.upsert(Object::EndpointSlice(slice)));
+            }
             Object::Service(svc) => {
                 let key = (svc.namespace.clone(), svc.name.clone());
                 if self.services.get(&key) == Some(&svc) {
@@ -142,7 +175,12 @@ impl Model {
 
     /// Removes an object; returns whether it was there.
     pub fn delete(&mut self, kind: Kind, key: &Key) -> bool {
+        if let (Kind::Namespace, Some(clusterset)) = (kind, &mut self.clusterset) {
+            clusterset.delete(Kind::Namespace, key);
+        }
         match kind {
+            Kind::ServiceImport => return self.clusterset.as_mut().is_some_and(|c| c.delete(Kind::Service, key)),
+            Kind::ImportedSlice => return self.clusterset.as_mut().is_some_and(|c| c.delete(Kind::EndpointSlice, key)),
             Kind::Service => {
                 if self.services.remove(key).is_none() {
                     return false;
@@ -178,6 +216,12 @@ impl Model {
             Object::EndpointSlice(slice) => self.slices.get(&key) == Some(slice),
             Object::Namespace(name) => self.namespaces.contains(name),
             Object::Pod(pod) => self.pods.get(&key) == Some(pod),
+            Object::ServiceImport(svc) => {
+                self.clusterset.as_ref().is_some_and(|c| c.holds(&Object::Service(svc.clone())))
+            }
+            Object::ImportedSlice(slice) => {
+                self.clusterset.as_ref().is_some_and(|c| c.holds(&Object::EndpointSlice(slice.clone())))
+            }
         }
     }
 
@@ -211,10 +255,14 @@ impl Model {
                 Kind::EndpointSlice => objects.endpoint_slices.iter().cloned().map(Object::EndpointSlice).collect(),
                 Kind::Namespace => objects.namespaces.iter().cloned().map(Object::Namespace).collect(),
                 Kind::Pod => objects.pods.iter().cloned().map(Object::Pod).collect(),
+                Kind::ServiceImport => objects.imports.iter().cloned().map(Object::ServiceImport).collect(),
+                Kind::ImportedSlice => objects.imported_slices.iter().cloned().map(Object::ImportedSlice).collect(),
             }
         };
         let mut changed = false;
-        for kind in [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod] {
+        let kinds =
+            [Kind::Namespace, Kind::Service, Kind::EndpointSlice, Kind::Pod, Kind::ServiceImport, Kind::ImportedSlice];
+        for kind in kinds {
             let list = wrap(kind);
             warn_duplicates(&list);
             let listed: HashSet<Key> = list.iter().map(Object::key).collect();
@@ -229,6 +277,11 @@ impl Model {
             Kind::EndpointSlice => Box::new(self.slices.keys().cloned()),
             Kind::Namespace => Box::new(self.namespaces.iter().map(|n| (String::new(), n.clone()))),
             Kind::Pod => Box::new(self.pods.keys().cloned()),
+            Kind::ServiceImport | Kind::ImportedSlice => match &self.clusterset {
+                Some(clusterset) if kind == Kind::ServiceImport => clusterset.keys(Kind::Service),
+                Some(clusterset) => clusterset.keys(Kind::EndpointSlice),
+                None => Box::new(std::iter::empty()),
+            },
         }
     }
 
@@ -325,6 +378,12 @@ impl Model {
                 next.namespaces.remove(ns);
             }
         }
+        if let Some(clusterset) = &mut self.clusterset
+            && (clusterset.is_dirty() || next.clusterset.is_none())
+        {
+            let empty = Snapshot::default();
+            next.clusterset = Some(Arc::new(clusterset.publish(previous.clusterset.as_deref().unwrap_or(&empty))));
+        }
         next
     }
 }
@@ -410,8 +469,12 @@ mod tests {
 
     type Visible = (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Box<[ReverseTarget]>)>);
 
-    /// Everything a query can see, in a comparable form.
-    fn visible(s: &Snapshot) -> Visible {
+    /// Everything a query can see, in the cluster and the clusterset zone, comparably.
+    fn visible(s: &Snapshot) -> (Visible, Visible) {
+        (visible_zone(s), visible_zone(s.clusterset()))
+    }
+
+    fn visible_zone(s: &Snapshot) -> Visible {
         let namespaces = s
             .namespaces
             .iter()
@@ -428,6 +491,7 @@ mod tests {
     #[test]
     fn incremental_publishing_matches_a_full_build() {
         let mut model = Model::default();
+        model.enable_clusterset();
         let mut snapshot = Snapshot::default();
         let mut truth: BTreeMap<(Kind, Key), Object> = BTreeMap::new();
         let mut seed: u32 = 12345;
@@ -439,10 +503,12 @@ mod tests {
             let (r, variant) = (next(), next());
             let ns = ["a", "b", "c"][(r % 3) as usize];
             let svc = format!("s{}", r / 3 % 6);
-            let object = match r / 18 % 4 {
+            let object = match r / 18 % 6 {
                 0 => Object::Service(service(ns, &svc, variant)),
                 1 | 2 => Object::EndpointSlice(slice(ns, &format!("{svc}-{}", variant % 2), &svc, variant)),
-                _ => Object::Namespace(format!("n{}", variant % 3)),
+                3 => Object::ServiceImport(service(ns, &svc, variant)),
+                4 => Object::ImportedSlice(slice(ns, &format!("{svc}-{}", variant % 2), &svc, variant)),
+                _ => Object::Namespace(["a", "b", "n1"][(variant % 3) as usize].into()),
             };
             let key = (object.kind(), object.key());
             if next() % 4 == 0 {
@@ -464,9 +530,15 @@ mod tests {
                 Object::EndpointSlice(s) => objects.endpoint_slices.push(s),
                 Object::Namespace(n) => objects.namespaces.push(n),
                 Object::Pod(p) => objects.pods.push(p),
+                Object::ServiceImport(s) => objects.imports.push(s),
+                Object::ImportedSlice(s) => objects.imported_slices.push(s),
             }
         }
-        let full = Snapshot::build(&objects, 0);
+        let mut whole = Model::default();
+        whole.enable_clusterset();
+        whole.replace_all(&objects);
+        let full = whole.publish(&Snapshot::default());
+        assert!(full.clusterset().service_count() > 0, "the run leaves imports to compare");
         assert_eq!(visible(&snapshot), visible(&full));
     }
 }

@@ -33,6 +33,8 @@ pub enum ObjectError {
     BadLabel { field: &'static str, value: String, rule: &'static str },
     #[error("{field}: port {value} is out of range 1..=65535")]
     BadPort { field: &'static str, value: i32 },
+    #[error("{field}: {value:?} is not one of {expected}")]
+    NotOneOf { field: &'static str, value: String, expected: &'static str },
     #[error("addressType {0:?} is not IPv4 or IPv6")]
     BadAddressType(String),
     #[error("address {address} does not match addressType {address_type}")]
@@ -133,6 +135,10 @@ pub struct ClusterObjects {
     pub services: Vec<Service>,
     pub endpoint_slices: Vec<EndpointSlice>,
     pub pods: Vec<Pod>,
+    /// ServiceImports (Multi-Cluster Services), as Services of the clusterset zone.
+    pub imports: Vec<Service>,
+    /// Their EndpointSlices, endpoints named `<hostname>.<clusterid>`.
+    pub imported_slices: Vec<EndpointSlice>,
 }
 
 impl ClusterObjects {
@@ -141,6 +147,8 @@ impl ClusterObjects {
         self.services.extend(other.services);
         self.endpoint_slices.extend(other.endpoint_slices);
         self.pods.extend(other.pods);
+        self.imports.extend(other.imports);
+        self.imported_slices.extend(other.imported_slices);
     }
 }
 
@@ -163,20 +171,20 @@ pub struct Trimmed<T> {
     pub skipped: Vec<ObjectError>,
 }
 
-type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+pub(super) type Meta = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-fn name_of(meta: &Meta) -> Result<String, ObjectError> {
+pub(super) fn name_of(meta: &Meta) -> Result<String, ObjectError> {
     meta.name.clone().filter(|n| !n.is_empty()).ok_or(ObjectError::MissingName)
 }
 
 /// A Service's name as Kubernetes validates it (a DNS-1035 label), since it is a DNS label.
-fn service_name_of(meta: &Meta) -> Result<String, ObjectError> {
+pub(super) fn service_name_of(meta: &Meta) -> Result<String, ObjectError> {
     let name = name_of(meta)?;
     dns1035_label("metadata.name", &name)?;
     Ok(name)
 }
 
-fn namespace_of(meta: &Meta) -> Result<String, ObjectError> {
+pub(super) fn namespace_of(meta: &Meta) -> Result<String, ObjectError> {
     let namespace = meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
     dns1123_label("metadata.namespace", &namespace)?;
     Ok(namespace)
@@ -184,7 +192,7 @@ fn namespace_of(meta: &Meta) -> Result<String, ObjectError> {
 
 /// Kubernetes' DNS-1123 label (namespaces, endpoint hostnames): lower-case letters, digits and
 /// `-`, beginning and ending with a letter or digit, at most 63 characters.
-fn dns1123_label(field: &'static str, value: &str) -> Result<(), ObjectError> {
+pub(super) fn dns1123_label(field: &'static str, value: &str) -> Result<(), ObjectError> {
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     let bytes = value.as_bytes();
     let valid = !bytes.is_empty()
@@ -196,7 +204,7 @@ fn dns1123_label(field: &'static str, value: &str) -> Result<(), ObjectError> {
 }
 
 /// Kubernetes' DNS-1035 label (Service names): a DNS-1123 label that begins with a letter.
-fn dns1035_label(field: &'static str, value: &str) -> Result<(), ObjectError> {
+pub(super) fn dns1035_label(field: &'static str, value: &str) -> Result<(), ObjectError> {
     let bad = || ObjectError::BadLabel { field, value: value.to_string(), rule: "DNS-1035 label" };
     dns1123_label(field, value).map_err(|_| bad())?;
     if value.as_bytes()[0].is_ascii_lowercase() { Ok(()) } else { Err(bad()) }
@@ -222,7 +230,7 @@ fn port_name(field: &'static str, value: &str) -> Result<String, ObjectError> {
 
 /// An address DNS can publish. IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are refused, as
 /// Kubernetes refuses them: the same host would answer A and AAAA queries differently.
-fn parse_ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
+pub(super) fn parse_ip(field: &'static str, value: &str) -> Result<IpAddr, ObjectError> {
     match value.parse::<IpAddr>().map_err(|_| ObjectError::BadIp { field, value: value.to_string() })? {
         IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
             Err(ObjectError::MappedIp { field, value: value.to_string() })
@@ -236,7 +244,7 @@ fn parse_port(field: &'static str, value: i32) -> Result<u16, ObjectError> {
 }
 
 /// A port; the protocol defaults to TCP as in the API. An unnamed port has an empty name.
-fn named_port(
+pub(super) fn named_port(
     field: &'static str,
     name: Option<&String>,
     protocol: Option<&String>,
@@ -255,8 +263,15 @@ fn is_true(annotations: Option<&BTreeMap<String, String>>, key: &str) -> bool {
     annotations.and_then(|a| a.get(key)).is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
+/// Ports as a Service entry keeps them: ordered by protocol and name, for binary search.
+pub(super) fn sorted_ports(ports: Vec<Option<NamedPort>>) -> Vec<NamedPort> {
+    let mut ports: Vec<NamedPort> = ports.into_iter().flatten().collect();
+    ports.sort_by(|a, b| (&a.protocol, &a.name).cmp(&(&b.protocol, &b.name)));
+    ports
+}
+
 /// Runs `convert` on every item, keeping the good results and the errors apart.
-fn each<I, T>(
+pub(super) fn each<I, T>(
     items: impl IntoIterator<Item = I>,
     skipped: &mut Vec<ObjectError>,
     mut convert: impl FnMut(I) -> Result<T, ObjectError>,
@@ -283,8 +298,7 @@ impl Service {
         let ports = each(ports, &mut skipped, |p| {
             named_port("spec.ports[].port", p.name.as_ref(), p.protocol.as_ref(), p.port)
         });
-        let mut ports: Vec<NamedPort> = ports.into_iter().flatten().collect();
-        ports.sort_by(|a, b| (&a.protocol, &a.name).cmp(&(&b.protocol, &b.name)));
+        let ports = sorted_ports(ports);
         let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false)
             || is_true(svc.metadata.annotations.as_ref(), TOLERATE_UNREADY_ANNOTATION);
         Ok(Trimmed { object: Service { namespace, name, kind, ports, publish_not_ready }, skipped })
@@ -329,16 +343,19 @@ fn external_name(target: &str) -> Result<Name, ObjectError> {
 impl EndpointSlice {
     /// The endpoints DNS answers with from `slice`; a bad endpoint or port is left out.
     pub fn trim(slice: &discovery::EndpointSlice, options: TrimOptions) -> Result<Trimmed<EndpointSlice>, ObjectError> {
+        let owner = Owner { label: SERVICE_NAME_LABEL, field: "metadata.labels[kubernetes.io/service-name]" };
+        EndpointSlice::trim_owned(slice, options, owner)
+    }
+
+    /// The same, for a slice whose owner is named by `owner`'s label.
+    pub(super) fn trim_owned(
+        slice: &discovery::EndpointSlice,
+        options: TrimOptions,
+        owner: Owner,
+    ) -> Result<Trimmed<EndpointSlice>, ObjectError> {
         let name = name_of(&slice.metadata)?;
         let namespace = namespace_of(&slice.metadata)?;
-        let service = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-            .filter(|s| !s.is_empty())
-            .cloned()
-            .ok_or(ObjectError::MissingField { field: "metadata.labels[kubernetes.io/service-name]" })?;
+        let service = label_of(&slice.metadata, owner.label).ok_or(ObjectError::MissingField { field: owner.field })?;
         let family = match slice.address_type.as_str() {
             "IPv4" => "IPv4",
             "IPv6" => "IPv6",
@@ -360,6 +377,18 @@ impl EndpointSlice {
         let zones = zones.0;
         Ok(Trimmed { object: EndpointSlice { namespace, name, service, endpoints, ports, zones }, skipped })
     }
+}
+
+/// The label naming what an EndpointSlice belongs to, and how an error names it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Owner {
+    pub label: &'static str,
+    pub field: &'static str,
+}
+
+/// A label's value, if set and not empty.
+pub(super) fn label_of(meta: &Meta, label: &str) -> Option<String> {
+    meta.labels.as_ref().and_then(|l| l.get(label)).filter(|s| !s.is_empty()).cloned()
 }
 
 /// Every address of one endpoint, or why the endpoint cannot be used.

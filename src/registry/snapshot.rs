@@ -165,6 +165,8 @@ pub struct Snapshot {
     pub(super) namespaces: imbl::HashMap<String, NamespaceEntry>,
     /// Most IPs have one target; a boxed slice holds exactly what is there.
     pub(super) reverse: imbl::OrdMap<IpAddr, Box<[ReverseTarget]>>,
+    /// The ServiceImports, answered in the clusterset zone (`None`: Multi-Cluster Services off).
+    pub(super) clusterset: Option<Arc<Snapshot>>,
 }
 
 impl Snapshot {
@@ -176,6 +178,12 @@ impl Snapshot {
         snapshot.serial = serial;
         snapshot.synced = true;
         snapshot
+    }
+
+    /// The view of the clusterset zone: ServiceImports as Services (empty when off).
+    pub fn clusterset(&self) -> &Snapshot {
+        static EMPTY: std::sync::LazyLock<Snapshot> = std::sync::LazyLock::new(Snapshot::default);
+        self.clusterset.as_deref().unwrap_or(&EMPTY)
     }
 
     pub fn namespace(&self, name: &str) -> Option<&NamespaceEntry> {

@@ -14,6 +14,8 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::mcs;
+use crate::registry::imported;
 use crate::registry::object::{self, ClusterObjects, EndpointSlice, ObjectError, Pod, Service, TrimOptions, Trimmed};
 use crate::registry::selector::Selector;
 
@@ -58,6 +60,8 @@ pub struct ReadOptions {
     pub no_endpoints: bool,
     /// Only Namespaces whose labels match (CoreDNS `namespace_labels`).
     pub namespaces: Option<std::sync::Arc<Selector>>,
+    /// ServiceImports and their EndpointSlices are read (Multi-Cluster Services).
+    pub multicluster: bool,
 }
 
 /// Parses `input`, a file of `len` bytes; JSON when `path` ends in `.json`, YAML otherwise.
@@ -227,10 +231,20 @@ fn add_object(value: Value, document: usize, out: &mut Parsed) -> Result<(), Str
         ("v1", "Service") => {
             keep(Service::trim(&typed::<core::Service>(value)?).map(|t| stash(t, &mut objects.services)))
         }
-        ("discovery.k8s.io/v1", "EndpointSlice") if !options.no_endpoints => keep(
-            EndpointSlice::trim(&typed::<discovery::EndpointSlice>(value)?, options.trim)
-                .map(|t| stash(t, &mut objects.endpoint_slices)),
-        ),
+        ("discovery.k8s.io/v1", "EndpointSlice") if !options.no_endpoints => {
+            let slice = typed::<discovery::EndpointSlice>(value)?;
+            // A ServiceImport's slice: read for the clusterset zone, and not a Service's.
+            if options.multicluster && slice.metadata.labels.iter().flatten().any(|(k, _)| k == mcs::SERVICE_NAME_LABEL)
+            {
+                keep(imported::imported_slice(&slice, options.trim).map(|t| stash(t, &mut objects.imported_slices)));
+            }
+            if !imported::is_imported_only(&slice.metadata) {
+                keep(EndpointSlice::trim(&slice, options.trim).map(|t| stash(t, &mut objects.endpoint_slices)));
+            }
+        }
+        (mcs::API_VERSION, "ServiceImport") if options.multicluster => {
+            keep(imported::service_import(&typed::<mcs::ServiceImport>(value)?).map(|t| stash(t, &mut objects.imports)))
+        }
         ("v1", "Namespace") => {
             let namespace = typed::<core::Namespace>(value)?;
             let labels = namespace.metadata.labels.clone().unwrap_or_default();

@@ -24,10 +24,11 @@ use tracing::{debug, info, warn};
 use std::sync::Arc;
 
 use super::backoff::Backoff;
+use crate::mcs;
 use crate::metrics::Metrics;
-use crate::registry::RegistryWriter;
 use crate::registry::model::{Key, Kind, Object};
 use crate::registry::object::{self, EndpointSlice, ObjectError, Pod, Service, TrimOptions, Trimmed};
+use crate::registry::{RegistryWriter, imported};
 
 /// What to watch.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,8 @@ pub struct WatchOptions {
     pub no_endpoints: bool,
     /// Label selector for the Namespace watch (CoreDNS `namespace_labels`).
     pub namespace_labels: Option<String>,
+    /// Watch ServiceImports and their EndpointSlices (Multi-Cluster Services).
+    pub multicluster: bool,
 }
 
 fn plural(kind: Kind) -> &'static str {
@@ -54,6 +57,8 @@ fn plural(kind: Kind) -> &'static str {
         Kind::EndpointSlice => "endpointslices",
         Kind::Namespace => "namespaces",
         Kind::Pod => "pods",
+        Kind::ServiceImport => "serviceimports",
+        Kind::ImportedSlice => "imported-endpointslices",
     }
 }
 
@@ -75,6 +80,8 @@ enum What {
     Listed(Option<Object>),
     /// The list is complete.
     InitDone,
+    /// The resource is not there for us (a CRD not installed, or not granted): nothing to list.
+    NotServed(String),
     Applied(Key, Option<Object>),
     Deleted(Key),
     Failed(String),
@@ -89,31 +96,41 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
         if options.namespaces.is_empty() { vec![None] } else { options.namespaces.iter().cloned().map(Some).collect() };
     let timeout = u32::try_from(options.watch_timeout.as_secs().max(1)).unwrap_or(u32::MAX);
     let base = || watcher::Config::default().timeout(timeout);
-    let labelled = |config: watcher::Config| match &options.labels {
-        Some(labels) => config.labels(labels),
-        None => config,
+    // The user's selector, and what else a watch requires of an object's labels.
+    let labelled = |config: watcher::Config, required: Option<&str>| {
+        let selector: Vec<&str> = options.labels.as_deref().into_iter().chain(required).collect();
+        if selector.is_empty() { config } else { config.labels(&selector.join(",")) }
     };
+    let mut kinds =
+        vec![(Kind::Service, true), (Kind::EndpointSlice, !options.no_endpoints), (Kind::Pod, options.pods)];
+    let imported_slices = options.multicluster && !options.no_endpoints;
+    kinds.extend([(Kind::ServiceImport, options.multicluster), (Kind::ImportedSlice, imported_slices)]);
+    let kinds: Vec<Kind> = kinds.into_iter().filter_map(|(kind, on)| on.then_some(kind)).collect();
+    let trim = options.trim;
     for (i, scope) in scopes.iter().enumerate() {
-        let svc = api::<core::Service>(&client, scope.as_deref());
-        let trim = options.trim;
-        spawn_watch(svc, labelled(base()), Kind::Service, i, trim_service, trim, tx.clone());
-        let slices = api::<discovery::EndpointSlice>(&client, scope.as_deref());
-        if !options.no_endpoints {
-            spawn_watch(slices, labelled(base()), Kind::EndpointSlice, i, trim_slice, trim, tx.clone());
-        }
-        if options.pods {
-            let pods = api::<core::Pod>(&client, scope.as_deref());
-            spawn_watch(pods, base(), Kind::Pod, i, trim_pod, trim, tx.clone());
-        }
-    }
-    for (i, scope) in scopes.iter().enumerate() {
-        let state = || WatchState { scope: scope.clone(), ..WatchState::default() };
-        watches.insert((Kind::Service, i), state());
-        if !options.no_endpoints {
-            watches.insert((Kind::EndpointSlice, i), state());
-        }
-        if options.pods {
-            watches.insert((Kind::Pod, i), state());
+        let scope = scope.as_deref();
+        for &kind in &kinds {
+            let tx = tx.clone();
+            match kind {
+                Kind::Service => {
+                    spawn_watch(api(&client, scope), labelled(base(), None), kind, i, trim_service, trim, tx)
+                }
+                // Only the slices of Services: the others (a ServiceImport's) are not ours here.
+                Kind::EndpointSlice => {
+                    let config = labelled(base(), Some(object::SERVICE_NAME_LABEL));
+                    spawn_watch(api(&client, scope), config, kind, i, trim_slice, trim, tx);
+                }
+                Kind::Pod => spawn_watch(api(&client, scope), base(), kind, i, trim_pod, trim, tx),
+                Kind::ServiceImport => {
+                    spawn_watch(api(&client, scope), labelled(base(), None), kind, i, trim_import, trim, tx);
+                }
+                Kind::ImportedSlice => {
+                    let config = labelled(base(), Some(mcs::SERVICE_NAME_LABEL));
+                    spawn_watch(api(&client, scope), config, kind, i, trim_imported_slice, trim, tx);
+                }
+                Kind::Namespace => {}
+            }
+            watches.insert((kind, i), WatchState { scope: scope.map(String::from), ..WatchState::default() });
         }
     }
     // With `--namespaces`, Namespace objects are not watched (that needs cluster-wide access):
@@ -170,6 +187,21 @@ fn trim_pod(pod: &core::Pod, _: TrimOptions) -> Result<Trimmed<Object>, ObjectEr
     Pod::trim(pod).map(|t| Trimmed { object: Object::Pod(t.object), skipped: t.skipped })
 }
 
+fn trim_import(import: &mcs::ServiceImport, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
+    imported::service_import(import).map(|t| Trimmed { object: Object::ServiceImport(t.object), skipped: t.skipped })
+}
+
+fn trim_imported_slice(slice: &discovery::EndpointSlice, options: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
+    let trimmed = imported::imported_slice(slice, options)?;
+    Ok(Trimmed { object: Object::ImportedSlice(trimmed.object), skipped: trimmed.skipped })
+}
+
+/// Whether a list failed because the resource is not there for us: 404 (its
+/// CustomResourceDefinition is not installed) or 403 (our ClusterRole does not grant it).
+fn not_served(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if [403, 404].contains(&status.code))
+}
+
 fn spawn_watch<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -210,10 +242,11 @@ fn spawn_watch<K>(
                 Ok(Event::InitDone) => What::InitDone,
                 Ok(Event::Apply(obj)) => What::Applied(key(&obj, kind), trimmed(&obj)),
                 Ok(Event::Delete(obj)) => What::Deleted(key(&obj, kind)),
+                Err(error) if kind == Kind::ServiceImport && not_served(&error) => What::NotServed(error.to_string()),
                 Err(error) => What::Failed(error.to_string()),
             };
             let retry = match &what {
-                What::Failed(_) => Some(backoff.next_delay()),
+                What::Failed(_) | What::NotServed(_) => Some(backoff.next_delay()),
                 What::Init => None,
                 _ => {
                     backoff.reset();
@@ -299,6 +332,23 @@ impl Assembler {
         let Some(state) = self.watches.get_mut(&(change.kind, change.watch)) else { return };
         let kind = plural(change.kind);
         self.metrics.watch_event(kind);
+        // A resource the cluster does not serve has no objects, and waiting for it would keep
+        // every other zone from answering: it counts as listed, empty, and is asked again.
+        if let What::NotServed(error) = &change.what {
+            if state.failing.is_none() {
+                warn!(kind, %error, "cannot list {kind} ({}): the Multi-Cluster Services CRD is not installed, \
+                    or the ClusterRole does not grant list and watch on it; the clusterset zone has none until \
+                    it can; retrying", mcs::API_VERSION);
+            }
+            state.failing = Some(error.clone());
+            state.relist = None;
+            self.writer.model().replace_kind(change.kind, state.scope.as_deref(), &Default::default(), Vec::new());
+            if !state.synced {
+                state.synced = true;
+                self.metrics.synced(kind);
+            }
+            return;
+        }
         if let What::Failed(error) = &change.what {
             self.metrics.watch_restart(kind);
             if state.failing.is_none() {
@@ -337,7 +387,7 @@ impl Assembler {
             What::Applied(key, None) | What::Deleted(key) => {
                 model.delete(change.kind, &key);
             }
-            What::Failed(_) => {}
+            What::Failed(_) | What::NotServed(_) => {}
         }
     }
 }

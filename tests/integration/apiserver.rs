@@ -27,6 +27,8 @@ pub enum Resource {
     EndpointSlices,
     Namespaces,
     Pods,
+    /// `multicluster.x-k8s.io/v1alpha1`, served once [`ApiServer::install_mcs_crd`] is called.
+    ServiceImports,
 }
 
 impl Resource {
@@ -36,6 +38,7 @@ impl Resource {
             "endpointslices" => Resource::EndpointSlices,
             "namespaces" => Resource::Namespaces,
             "pods" => Resource::Pods,
+            "serviceimports" => Resource::ServiceImports,
             _ => return None,
         })
     }
@@ -46,6 +49,7 @@ impl Resource {
             "EndpointSlice" => Resource::EndpointSlices,
             "Namespace" => Resource::Namespaces,
             "Pod" => Resource::Pods,
+            "ServiceImport" => Resource::ServiceImports,
             other => panic!("the test API server does not serve {other}"),
         }
     }
@@ -56,6 +60,7 @@ impl Resource {
             Resource::EndpointSlices => ("discovery.k8s.io/v1", "EndpointSliceList"),
             Resource::Namespaces => ("v1", "NamespaceList"),
             Resource::Pods => ("v1", "PodList"),
+            Resource::ServiceImports => ("multicluster.x-k8s.io/v1alpha1", "ServiceImportList"),
         }
     }
 
@@ -65,6 +70,7 @@ impl Resource {
             Resource::EndpointSlices => ("discovery.k8s.io/v1", "EndpointSlice"),
             Resource::Namespaces => ("v1", "Namespace"),
             Resource::Pods => ("v1", "Pod"),
+            Resource::ServiceImports => ("multicluster.x-k8s.io/v1alpha1", "ServiceImport"),
         }
     }
 }
@@ -97,6 +103,8 @@ struct State {
     /// closed. `partitions` counts them, so streams from before a partition stay dead after it.
     partitioned: bool,
     partitions: u64,
+    /// The ServiceImport CustomResourceDefinition is installed: until then its path is 404.
+    mcs_crd: bool,
 }
 
 /// HTTPS and the bearer token every request must carry.
@@ -246,6 +254,11 @@ impl ApiServer {
             let kind = if previous.is_some() { "MODIFIED" } else { "ADDED" };
             state.history.push(Event { rv: state.rv, resource, kind, object: value });
         });
+    }
+
+    /// Serves ServiceImports from now on, as a cluster does once their CRD is installed.
+    pub fn install_mcs_crd(&self) {
+        self.with_state(|state| state.mcs_crd = true);
     }
 
     pub fn delete(&self, resource: Resource, namespace: &str, name: &str) {
@@ -428,7 +441,10 @@ fn decode(s: &str) -> String {
 
 /// `/api/v1/services`, `/api/v1/namespaces/{ns}/services`, `/apis/discovery.k8s.io/v1/...`.
 fn route(path: &str) -> Option<(Resource, Option<String>)> {
-    let rest = path.strip_prefix("/api/v1/").or_else(|| path.strip_prefix("/apis/discovery.k8s.io/v1/"))?;
+    let rest = path
+        .strip_prefix("/api/v1/")
+        .or_else(|| path.strip_prefix("/apis/discovery.k8s.io/v1/"))
+        .or_else(|| path.strip_prefix("/apis/multicluster.x-k8s.io/v1alpha1/"))?;
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
         [plural] => Some((Resource::from_plural(plural)?, None)),
@@ -456,7 +472,9 @@ async fn respond(
         let status = status(503, "ServiceUnavailable", "the test API server is unavailable");
         return send_json(out, 503, &status).await;
     }
-    let Some((resource, namespace)) = route(&request.path).filter(|_| request.method == "GET") else {
+    let mcs_crd = state.lock().unwrap().mcs_crd;
+    let served = |(resource, _): &(Resource, Option<String>)| resource != &Resource::ServiceImports || mcs_crd;
+    let Some((resource, namespace)) = route(&request.path).filter(|_| request.method == "GET").filter(served) else {
         return send_json(out, 404, &status(404, "NotFound", "not served by the test API server")).await;
     };
     if request.query.get("watch").is_some_and(|w| w == "true" || w == "1") {

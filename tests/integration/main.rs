@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod image;
 mod manifests_reload;
+mod multicluster;
 mod netns;
 mod oci;
 mod operations;
