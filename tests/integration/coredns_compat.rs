@@ -166,19 +166,19 @@ async fn fallthrough_sends_nxdomain_names_of_a_listed_zone_upstream() {
     let upstream = crate::upstream::Upstream::start(9);
     let up = upstream.arg();
     let zone_file = format!("{}/zones/corp.example.zone", env!("CARGO_MANIFEST_DIR"));
-    let server = DnsServer::start(
-        &[("cluster.yaml", CLUSTER)],
-        &["--upstream", &up, "--zone-file", &zone_file, "--fallthrough", "cluster.local,corp.example"],
-    );
-    for name in ["nope.shop.svc.cluster.local.", "nope.corp.example."] {
-        let reply = server.query(name, RecordType::A).await;
-        assert_eq!(rdatas(&reply.answers), ["192.0.2.9"], "{name} was answered upstream");
-        assert_eq!(upstream.asked(name, "udp"), 1);
+    let (servers, _api) =
+        serve_both(&["--upstream", &up, "--zone-file", &zone_file, "--fallthrough", "cluster.local,corp.example"]);
+    for (i, server) in servers.iter().enumerate() {
+        for name in ["nope.shop.svc.cluster.local.", "nope.corp.example."] {
+            let reply = server.query(name, RecordType::A).await;
+            assert_eq!(rdatas(&reply.answers), ["192.0.2.9"], "{name} was answered upstream");
+            assert_eq!(upstream.asked(name, "udp"), i + 1);
+        }
+        // Names that exist are still ours, and NODATA is not NXDOMAIN.
+        assert_eq!(rdatas(&server.query("web.shop.svc.cluster.local.", RecordType::A).await.answers), ["10.96.7.1"]);
+        let nodata = server.query("web.shop.svc.cluster.local.", RecordType::TXT).await;
+        assert!(nodata.answers.is_empty() && upstream.asked("web.shop.svc.cluster.local.", "udp") == 0);
     }
-    // Names that exist are still ours, and NODATA is not NXDOMAIN.
-    assert_eq!(rdatas(&server.query("web.shop.svc.cluster.local.", RecordType::A).await.answers), ["10.96.7.1"]);
-    let nodata = server.query("web.shop.svc.cluster.local.", RecordType::TXT).await;
-    assert!(nodata.answers.is_empty() && upstream.asked("web.shop.svc.cluster.local.", "udp") == 0);
     // Without the option, NXDOMAIN stays ours.
     let plain = DnsServer::start(&[("cluster.yaml", CLUSTER)], &["--upstream", &up]);
     let nx = plain.query("other.shop.svc.cluster.local.", RecordType::A).await;
