@@ -10,6 +10,7 @@ pub mod app;
 pub mod config;
 pub mod config_file;
 pub mod connections;
+pub mod corefile;
 pub mod dns;
 pub mod forward;
 pub mod log_limit;
