@@ -142,17 +142,17 @@ pub async fn run(
     let forwarder = build_forwarder(&cli.live.forward, metrics.clone()).map(Arc::new);
     let live_forwarder = Arc::new(ArcSwapOption::new(forwarder.clone()));
     let readiness = Arc::new(Readiness::default());
-    if let Some(address) = cli.admin {
+    let admin = Admin {
+        registry: registry.clone(),
+        metrics: metrics.clone(),
+        forwarder: live_forwarder.clone(),
+        readiness: readiness.clone(),
+    };
+    for &address in &cli.admin {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("cannot listen for HTTP on {address}"))?;
         info!("admin endpoint on http://{}", listener.local_addr()?);
-        let admin = Admin {
-            registry: registry.clone(),
-            metrics: metrics.clone(),
-            forwarder: live_forwarder.clone(),
-            readiness: readiness.clone(),
-        };
-        tokio::spawn(admin.serve(listener));
+        tokio::spawn(admin.clone().serve(listener));
     }
     let incomplete = match source {
         Source::Manifests(_) => "the manifests could not all be read yet",
@@ -317,6 +317,9 @@ fn build_forwarder(args: &ForwardArgs, metrics: Arc<Metrics>) -> Option<Forwarde
             cache_size: args.cache_size,
             cache_max_ttl: args.cache_max_ttl,
             cache_max_negative_ttl: args.cache_max_negative_ttl,
+            policy: args.upstream_policy,
+            tcp_only: args.upstream_tcp,
+            except: args.forward_except.clone(),
         },
         metrics,
     ))

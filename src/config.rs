@@ -189,9 +189,10 @@ pub struct Cli {
     #[arg(long = "tcp-idle-timeout", env = "CLUSTERDNS_TCP_IDLE_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub tcp_idle_timeout: std::time::Duration,
 
-    /// HTTP admin endpoint: /health, /ready, /metrics (Prometheus).
-    #[arg(long = "admin", env = "CLUSTERDNS_ADMIN", value_name = "ADDR:PORT")]
-    pub admin: Option<SocketAddr>,
+    /// HTTP admin endpoint: /health, /ready, /metrics (Prometheus). Repeatable: every address
+    /// serves all three (CoreDNS's health, ready and prometheus ports at once).
+    #[arg(long = "admin", env = "CLUSTERDNS_ADMIN", value_name = "ADDR:PORT", value_delimiter = ',')]
+    pub admin: Vec<SocketAddr>,
 
     /// After SIGTERM or SIGINT, how long to keep answering while unready, so load balancers
     /// stop sending queries first.
@@ -280,6 +281,21 @@ pub struct ForwardArgs {
     /// Repeatable; the longest matching domain wins.
     #[arg(long = "stub", env = "CLUSTERDNS_STUB", value_delimiter = ';', value_name = "DOMAIN=ADDR[,ADDR]", value_parser = parse_stub)]
     pub stubs: Vec<(Name, Vec<SocketAddr>)>,
+
+    /// The order healthy upstreams are asked in (CoreDNS forward `policy`): `sequential` (the
+    /// first healthy one answers), `random`, or `round-robin`.
+    #[arg(long = "upstream-policy", env = "CLUSTERDNS_UPSTREAM_POLICY", value_name = "POLICY", value_enum, default_value_t = crate::forward::Policy::Sequential)]
+    pub upstream_policy: crate::forward::Policy,
+
+    /// Ask upstreams over TCP only (CoreDNS forward `force_tcp`); by default UDP, and TCP when
+    /// a reply is truncated.
+    #[arg(long = "upstream-tcp", env = "CLUSTERDNS_UPSTREAM_TCP")]
+    pub upstream_tcp: bool,
+
+    /// Never forward names in DOMAIN (CoreDNS forward `except`): they get SERVFAIL unless a
+    /// --stub covers them. Repeatable.
+    #[arg(long = "forward-except", env = "CLUSTERDNS_FORWARD_EXCEPT", value_name = "DOMAIN", value_delimiter = ',', value_parser = parse_zone)]
+    pub forward_except: Vec<Name>,
 
     /// How long one upstream gets to answer one query before the next is tried.
     #[arg(long = "upstream-timeout", env = "CLUSTERDNS_UPSTREAM_TIMEOUT", value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]

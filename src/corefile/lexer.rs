@@ -43,7 +43,7 @@ impl Token {
 pub fn tokens(file: &Arc<Path>, text: &str) -> Result<Vec<Token>, (Location, String)> {
     let mut out = Vec::new();
     let mut line = 1;
-    let mut chars = text.chars().peekable();
+    let mut chars = text.strip_prefix('\u{feff}').unwrap_or(text).chars().peekable();
     while let Some(ch) = chars.next() {
         match ch {
             '\n' => line += 1,

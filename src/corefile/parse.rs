@@ -152,8 +152,10 @@ impl Parser<'_> {
                 break;
             }
             self.take();
-            for part in token.text.split(',').filter(|p| !p.is_empty()) {
-                keys.push(Token { text: part.to_string(), ..token.clone() });
+            // Only a trailing comma separates: `a.org,b.org` is one (bad) key, as in CoreDNS.
+            let key = token.text.strip_suffix(',').unwrap_or(&token.text);
+            if !key.is_empty() {
+                keys.push(Token { text: key.to_string(), ..token.clone() });
             }
             previous = Some(token);
         }
@@ -205,7 +207,9 @@ impl Parser<'_> {
             let mut args = Vec::new();
             let mut block = Vec::new();
             let mut last = name.clone();
-            while let Some(token) = self.take_on_line(&last) {
+            // A `}` on the line closes the enclosing block (`cache { success 100 }`).
+            while let Some(token) = self.peek().filter(|t| t.same_line(&last) && !t.is("}")).cloned() {
+                self.take();
                 if token.is("{") {
                     block = self.directives(Some(&token))?;
                     break;
@@ -313,6 +317,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = ".:53 {\n  errors\n  health {\n     lameduck 5s\n  }\n  kubernetes cluster.local in-addr.arpa {\n    pods insecure\n  }\n  forward . /etc/resolv.conf\n}\nconsul.local:53, example.org\n{\n  forward . 10.0.0.5\n}\n";
         let corefile = load(&write(dir.path(), "Corefile", text), &no_env).unwrap();
+        let one_line = load(&write(dir.path(), "Corefile", ". {\n  cache { success 100 }\n}\n"), &no_env).unwrap();
+        assert_eq!(shape(&one_line), [".", "  cache", "    success 100"]);
+        let one_key = load(&write(dir.path(), "Corefile", "a.org,b.org {\n}\n"), &no_env).unwrap();
+        assert_eq!(shape(&one_key), ["a.org,b.org"], "only a trailing comma separates keys");
         assert_eq!(
             shape(&corefile),
             [

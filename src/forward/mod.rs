@@ -42,6 +42,24 @@ pub struct ForwardSettings {
     pub cache_size: u64,
     pub cache_max_ttl: Duration,
     pub cache_max_negative_ttl: Duration,
+    /// The order healthy upstreams are asked in.
+    pub policy: Policy,
+    /// Ask over TCP only (CoreDNS `force_tcp`); otherwise UDP, and TCP when the reply is truncated.
+    pub tcp_only: bool,
+    /// Names in these domains are never forwarded (CoreDNS `except`); stub domains still are.
+    pub except: Vec<Name>,
+}
+
+/// The order in which healthy upstreams are asked (CoreDNS `policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Policy {
+    /// In the order given: the first healthy one answers.
+    #[default]
+    Sequential,
+    /// A random order per query.
+    Random,
+    /// Each query starts at the next upstream.
+    RoundRobin,
 }
 
 type Waiters = Vec<oneshot::Sender<Option<Message>>>;
@@ -57,6 +75,10 @@ pub struct Forwarder {
     in_flight: Mutex<HashMap<CacheKey, Waiters>>,
     /// Loop probe names, and whether each came back to us.
     probes: Mutex<HashMap<LowerName, bool>>,
+    policy: Policy,
+    /// Where the next round-robin query starts.
+    turn: std::sync::atomic::AtomicUsize,
+    except: Vec<LowerName>,
 }
 
 /// How long a loop probe waits for its upstream.
@@ -64,7 +86,9 @@ const LOOP_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Forwarder {
     pub fn new(settings: &ForwardSettings, metrics: Arc<Metrics>) -> Forwarder {
-        let upstreams = |addresses: &[SocketAddr]| addresses.iter().map(|a| Arc::new(Upstream::new(*a))).collect();
+        let upstreams = |addresses: &[SocketAddr]| {
+            addresses.iter().map(|a| Arc::new(Upstream::new(*a, settings.tcp_only))).collect()
+        };
         let mut stubs: Vec<(LowerName, Vec<Arc<Upstream>>)> =
             settings.stubs.iter().map(|(domain, addresses)| (LowerName::new(domain), upstreams(addresses))).collect();
         stubs.sort_by_key(|(domain, _)| std::cmp::Reverse(domain.num_labels()));
@@ -82,6 +106,9 @@ impl Forwarder {
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),
             in_flight: Mutex::new(HashMap::new()),
             probes: Mutex::new(HashMap::new()),
+            policy: settings.policy,
+            turn: std::sync::atomic::AtomicUsize::new(0),
+            except: settings.except.iter().map(LowerName::new).collect(),
         }
     }
 
@@ -94,9 +121,28 @@ impl Forwarder {
         }
     }
 
-    /// The upstreams for a name: the longest matching stub domain's, else the default ones.
+    /// The upstreams for a name: the longest matching stub domain's, else the default ones
+    /// (none for an excepted name).
     fn upstreams_for(&self, name: &LowerName) -> &[Arc<Upstream>] {
-        self.stubs.iter().find(|(domain, _)| domain.zone_of(name)).map_or(&self.default, |(_, upstreams)| upstreams)
+        match self.stubs.iter().find(|(domain, _)| domain.zone_of(name)) {
+            Some((_, upstreams)) => upstreams,
+            None if self.except.iter().any(|domain| domain.zone_of(name)) => &[],
+            None => &self.default,
+        }
+    }
+
+    /// `upstreams` in the order this query asks them, by the policy.
+    fn in_policy_order<'u>(&self, mut upstreams: Vec<&'u Arc<Upstream>>) -> Vec<&'u Arc<Upstream>> {
+        match self.policy {
+            Policy::Sequential => {}
+            Policy::Random => rand::seq::SliceRandom::shuffle(upstreams.as_mut_slice(), &mut rand::rng()),
+            Policy::RoundRobin if !upstreams.is_empty() => {
+                let start = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % upstreams.len();
+                upstreams.rotate_left(start);
+            }
+            Policy::RoundRobin => {}
+        }
+        upstreams
     }
 
     pub fn cached(&self, key: &CacheKey) -> Option<Message> {
@@ -157,7 +203,8 @@ impl Forwarder {
         edns.set_dnssec_ok(dnssec_ok);
         query.set_edns(edns);
         let upstreams: Vec<&Arc<Upstream>> = self.upstreams_for(&key.name).iter().filter(|u| !u.is_looping()).collect();
-        // Healthy upstreams first, in the order given; skipped ones only when nothing else
+        let upstreams = self.in_policy_order(upstreams);
+        // Healthy upstreams first, in the policy's order; skipped ones only when nothing else
         // answered (so a recovered upstream is found again).
         let ordered = upstreams.iter().filter(|u| !u.is_skipped()).chain(upstreams.iter().filter(|u| u.is_skipped()));
         for upstream in ordered {

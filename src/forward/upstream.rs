@@ -35,6 +35,8 @@ pub struct Upstream {
     skip_until: AtomicU64,
     /// It sends our queries back to us: never forward to it.
     looping: AtomicBool,
+    /// Ask over TCP only.
+    tcp_only: bool,
 }
 
 fn now_ms() -> u64 {
@@ -42,8 +44,8 @@ fn now_ms() -> u64 {
 }
 
 impl Upstream {
-    pub fn new(address: SocketAddr) -> Upstream {
-        Upstream { address, skip_until: AtomicU64::new(0), looping: AtomicBool::new(false) }
+    pub fn new(address: SocketAddr, tcp_only: bool) -> Upstream {
+        Upstream { address, skip_until: AtomicU64::new(0), looping: AtomicBool::new(false), tcp_only }
     }
 
     pub fn is_looping(&self) -> bool {
@@ -86,6 +88,9 @@ impl Upstream {
         let mut query = query.clone();
         query.metadata.id = rand::random();
         let bytes = query.to_bytes().map_err(|e| ExchangeError::BadReply(e.to_string()))?;
+        if self.tcp_only {
+            return self.tcp(&bytes, &query).await;
+        }
         let reply = self.udp(&bytes, &query).await?;
         if !reply.metadata.truncation {
             return Ok(reply);

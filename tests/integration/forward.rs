@@ -250,3 +250,31 @@ async fn a_pod_resolves_through_its_search_list() {
     assert_eq!(rdatas(&web.answers), ["10.96.1.10"]);
     assert_eq!(up.asked("www.example.com.apps.svc.cluster.local.", "udp"), 0);
 }
+
+#[tokio::test]
+async fn upstream_policy_tcp_only_and_except_change_how_names_are_forwarded() {
+    let (one, two) = (Upstream::start(1), Upstream::start(2));
+    // round-robin: consecutive questions start at consecutive upstreams.
+    let server = serve(&[&one, &two], &["--upstream-policy", "round-robin", "--cache-size", "0"]);
+    for i in 0..6 {
+        server.query(&format!("rr{i}.example.com."), RecordType::A).await;
+    }
+    let asked = |up: &Upstream| (0..6).filter(|i| up.asked(&format!("rr{i}.example.com."), "udp") == 1).count();
+    assert_eq!((asked(&one), asked(&two)), (3, 3));
+    // sequential (the default): the first healthy one answers everything.
+    let sequential = serve(&[&one, &two], &[]);
+    for i in 0..4 {
+        sequential.query(&format!("seq{i}.example.com."), RecordType::A).await;
+    }
+    assert_eq!((0..4).filter(|i| two.asked(&format!("seq{i}.example.com."), "udp") > 0).count(), 0);
+    // --upstream-tcp asks over TCP only.
+    let tcp = serve(&[&one], &["--upstream-tcp"]);
+    assert_eq!(rdatas(&tcp.query("tcp.example.com.", RecordType::A).await.answers), ["192.0.2.1"]);
+    assert_eq!((one.asked("tcp.example.com.", "tcp"), one.asked("tcp.example.com.", "udp")), (1, 0));
+    // --forward-except: those names are not forwarded.
+    let except = serve(&[&one], &["--forward-except", "internal.example"]);
+    let refused = except.query("db.internal.example.", RecordType::A).await;
+    assert_eq!(refused.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(one.asked("db.internal.example.", "udp"), 0);
+    assert_eq!(rdatas(&except.query("web.example.com.", RecordType::A).await.answers), ["192.0.2.1"]);
+}
