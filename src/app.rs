@@ -120,6 +120,29 @@ impl StopSignals {
     }
 }
 
+/// The hosts entries, read and watched, when any are configured.
+pub fn start_hosts(args: &crate::config::HostsArgs) -> Option<Arc<crate::hosts::Hosts>> {
+    let settings = args.settings();
+    if !settings.is_on() {
+        return None;
+    }
+    let hosts = crate::hosts::Hosts::new(settings);
+    tokio::spawn(hosts.clone().watch());
+    Some(hosts)
+}
+
+/// Says once what the Corefile's lines that set nothing mean here, and which were left out.
+pub fn log_corefile(state: &crate::config_file::CorefileState) {
+    let corefile = state.path.display().to_string();
+    info!(%corefile, settings = state.loaded.settings.len(), "running from the Corefile");
+    for note in &state.loaded.notes {
+        info!(%corefile, "{note}");
+    }
+    for ignored in &state.loaded.ignored {
+        warn!(%corefile, "{ignored}: not supported by clusterdns; left out (--corefile-ignore-unsupported)");
+    }
+}
+
 /// Runs until SIGTERM or SIGINT, then shuts down in order: unready, lameduck (still
 /// answering), stop taking queries, finish those taken, exit.
 pub async fn run(
@@ -131,6 +154,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let Signals { hangup, stop: mut stop_signals } = signals;
     let Loaded { cli, settings, arguments } = loaded;
+    if let Some(corefile) = &arguments.corefile {
+        log_corefile(corefile);
+    }
     let metrics = Arc::new(Metrics::new());
     let (registry, mut writer) = Registry::new();
     if cli.namespace_labels.is_some() {
@@ -204,6 +230,7 @@ pub async fn run(
     tokio::spawn(zone_files.watch());
     let authority = Authority::new(live_zone.clone(), registry, static_zones);
     let log_queries = Arc::new(AtomicBool::new(cli.live.log_queries));
+    let live_hosts = Arc::new(ArcSwapOption::new(start_hosts(&cli.live.hosts)));
     let handler = DnsHandler::new(
         authority,
         live_forwarder.clone(),
@@ -213,6 +240,7 @@ pub async fn run(
         },
         metrics.clone(),
         log_queries.clone(),
+        live_hosts.clone(),
     );
     let stop = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -238,8 +266,18 @@ pub async fn run(
         log_queries,
         logs,
         make_forwarder: Box::new(move |args: &ForwardArgs| build_forwarder(args, metrics.clone())),
+        hosts: live_hosts,
     };
-    tokio::spawn(reload::watch(hangup, arguments.original, arguments.file.clone(), cli.clone(), settings, live));
+    let corefile = arguments.corefile.as_ref().map(|c| (c.path.clone(), c.loaded.sources.clone()));
+    tokio::spawn(reload::watch(
+        hangup,
+        arguments.original,
+        arguments.file.clone(),
+        corefile,
+        cli.clone(),
+        settings,
+        live,
+    ));
 
     let signal = stop_signals.recv().await;
     readiness.stop();

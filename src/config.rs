@@ -41,6 +41,17 @@ pub struct Cli {
     #[arg(long = "config", env = "CLUSTERDNS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// CoreDNS Corefile to run from (e.g. the `coredns` ConfigMap's): its kubernetes, forward,
+    /// cache, health, ready, prometheus... lines become these settings, imports and `{$ENV}`
+    /// included. Flags, the environment and --config win over it. Re-read on change and SIGHUP.
+    #[arg(long = "corefile", env = "CLUSTERDNS_COREFILE", value_name = "PATH")]
+    pub corefile: Option<PathBuf>,
+
+    /// Start even when the Corefile has lines clusterdns cannot serve: they are left out and
+    /// each is logged once (without it they are errors).
+    #[arg(long = "corefile-ignore-unsupported", env = "CLUSTERDNS_COREFILE_IGNORE_UNSUPPORTED")]
+    pub corefile_ignore_unsupported: bool,
+
     /// Validate the configuration, print the effective settings and exit (also
     /// `clusterdns check-config`).
     #[arg(long = "check-config")]
@@ -258,6 +269,60 @@ pub struct LiveSettings {
 
     #[command(flatten)]
     pub forward: ForwardArgs,
+
+    #[command(flatten)]
+    pub hosts: HostsArgs,
+}
+
+/// Names from hosts files and inline entries (CoreDNS `hosts`), answered before the cluster
+/// zone.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct HostsArgs {
+    /// A hosts file (`IP name [alias...]` lines, as /etc/hosts): its names answer A/AAAA and its
+    /// addresses PTR. Repeatable; re-read when it changes (--hosts-reload).
+    #[arg(long = "hosts-file", env = "CLUSTERDNS_HOSTS_FILE", value_delimiter = ',', value_name = "PATH")]
+    pub hosts_files: Vec<PathBuf>,
+
+    /// One hosts line given here, e.g. `10.0.0.9 db.corp.example`. Repeatable.
+    #[arg(long = "host", env = "CLUSTERDNS_HOST", value_delimiter = ';', value_name = "ENTRY")]
+    pub hosts_entries: Vec<String>,
+
+    /// TTL of hosts answers.
+    #[arg(long = "hosts-ttl", env = "CLUSTERDNS_HOSTS_TTL", value_name = "SECONDS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub hosts_ttl: u32,
+
+    /// How often hosts files are checked for changes (0: never).
+    #[arg(long = "hosts-reload", env = "CLUSTERDNS_HOSTS_RELOAD", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub hosts_reload: std::time::Duration,
+
+    /// Do not answer PTRs for the hosts addresses.
+    #[arg(long = "hosts-no-reverse", env = "CLUSTERDNS_HOSTS_NO_REVERSE")]
+    pub hosts_no_reverse: bool,
+
+    /// A name in the hosts zones without an entry goes on to the cluster zone and the
+    /// forwarder; without this it gets SERVFAIL, as CoreDNS answers it.
+    #[arg(long = "hosts-fallthrough", env = "CLUSTERDNS_HOSTS_FALLTHROUGH")]
+    pub hosts_fallthrough: bool,
+
+    /// Only names in this zone are read and answered from the hosts entries (default: every
+    /// name). Repeatable.
+    #[arg(long = "hosts-zone", env = "CLUSTERDNS_HOSTS_ZONE", value_delimiter = ',', value_name = "ZONE", value_parser = parse_zone)]
+    pub hosts_zones: Vec<Name>,
+}
+
+impl HostsArgs {
+    pub fn settings(&self) -> crate::hosts::HostsSettings {
+        crate::hosts::HostsSettings {
+            files: self.hosts_files.clone(),
+            entries: self.hosts_entries.clone(),
+            ttl: self.hosts_ttl,
+            reload: self.hosts_reload,
+            reverse: !self.hosts_no_reverse,
+            fallthrough: self.hosts_fallthrough,
+            zones: self.hosts_zones.clone(),
+        }
+    }
 }
 
 /// Forwarding and its cache: a change builds a new forwarder (with an empty cache).

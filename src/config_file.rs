@@ -14,6 +14,9 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::config::{Cli, NOT_SETTINGS, Settings};
 
 pub const CONFIG_ENV: &str = "CLUSTERDNS_CONFIG";
+const COREFILE_ENV: &str = "CLUSTERDNS_COREFILE";
+const IGNORE_UNSUPPORTED: &str = "corefile-ignore-unsupported";
+const IGNORE_UNSUPPORTED_ENV: &str = "CLUSTERDNS_COREFILE_IGNORE_UNSUPPORTED";
 
 /// A configuration read and checked: the typed settings, each key's values as given, and the
 /// command line with the file merged in.
@@ -28,17 +31,15 @@ pub enum LoadError {
     /// The file cannot be read, is not TOML, or names an unknown key.
     File(String),
     /// A flag or a value is wrong (or help or the version was asked for); `origin` names the
-    /// file and key when the value came from the file.
-    Invalid { error: clap::Error, origin: Option<(PathBuf, String)> },
+    /// file and key (or Corefile line) when the value came from a file.
+    Invalid { error: clap::Error, origin: Option<String> },
 }
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoadError::File(message) => f.write_str(message),
-            LoadError::Invalid { error, origin: Some((file, key)) } => {
-                write!(f, "config {}: key {key:?}: {}", file.display(), error.to_string().trim())
-            }
+            LoadError::Invalid { error, origin: Some(origin) } => write!(f, "{origin}: {}", error.to_string().trim()),
             LoadError::Invalid { error, origin: None } => f.write_str(error.to_string().trim()),
         }
     }
@@ -54,9 +55,8 @@ pub fn load(argv: Vec<OsString>) -> Result<Loaded, LoadError> {
         Ok((cli, matches)) => Ok(Loaded { cli, settings: Settings::from_matches(&matches), arguments }),
         Err(error) => {
             let arg = error.get(ContextKind::InvalidArg).map(ToString::to_string).unwrap_or_default();
-            let key =
-                arguments.from_file.iter().find(|k| arg.starts_with(&format!("--{k} ")) || arg == format!("--{k}"));
-            let origin = key.cloned().zip(arguments.file.clone()).map(|(key, file)| (file, key));
+            let named = |k: &String| arg.starts_with(&format!("--{k} ")) || arg == format!("--{k}");
+            let origin = arguments.origins.iter().find(|(key, _)| named(key)).map(|(_, origin)| origin.clone());
             Err(LoadError::Invalid { error, origin })
         }
     }
@@ -64,15 +64,24 @@ pub fn load(argv: Vec<OsString>) -> Result<Loaded, LoadError> {
 
 #[derive(Debug)]
 pub struct Arguments {
-    /// The command line as given, to merge the file again on reload.
+    /// The command line as given, to merge the files again on reload.
     pub original: Vec<OsString>,
     pub argv: Vec<OsString>,
     pub file: Option<PathBuf>,
-    /// Keys whose value came from the file, to name them in errors.
-    pub from_file: Vec<String>,
+    /// Where each key set by a file came from, to name it in errors.
+    pub origins: Vec<(String, String)>,
+    pub corefile: Option<CorefileState>,
 }
 
-/// The command line with the configuration file's settings merged in.
+/// The Corefile in use and what it translated to.
+#[derive(Debug, Clone)]
+pub struct CorefileState {
+    pub path: PathBuf,
+    pub loaded: crate::corefile::Loaded,
+}
+
+/// The command line with the configuration file's settings, and below them the Corefile's,
+/// merged in.
 pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
     let original = argv.clone();
     // `clusterdns check-config ...` is `clusterdns --check-config ...`.
@@ -80,36 +89,82 @@ pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
         argv[1] = "--check-config".into();
     }
     let given: Vec<String> = argv.iter().skip(1).filter_map(|a| a.to_str()).map(str::to_string).collect();
+    let command = Cli::command();
+    // Set by a flag or an environment variable: files do not override it.
+    let is_given = |key: &str| {
+        let on_command_line = given.iter().any(|a| a == &format!("--{key}") || a.starts_with(&format!("--{key}=")));
+        let env = command.get_arguments().find(|a| a.get_long() == Some(key)).and_then(|a| a.get_env());
+        on_command_line || env.is_some_and(|env| std::env::var_os(env).is_some())
+    };
     let file =
         flag_value(&given, "--config").map(PathBuf::from).or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
-    let Some(path) = file else { return Ok(Arguments { original, argv, file: None, from_file: Vec::new() }) };
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("config {}: {e}", path.display()))?;
-    let table: toml::Table = text.parse().map_err(|e| format!("config {}: {e}", path.display()))?;
-    let command = Cli::command();
+    let table: toml::Table = match &file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+            text.parse().map_err(|e| format!("config {}: {e}", path.display()))?
+        }
+        None => toml::Table::new(),
+    };
     let mut file_args: Vec<OsString> = Vec::new();
-    let mut from_file = Vec::new();
+    let mut origins = Vec::new();
+    let file_name = file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     for (key, value) in &table {
-        let arg = command
+        command
             .get_arguments()
             .find(|a| a.get_long() == Some(key.as_str()) && !NOT_SETTINGS.contains(&key.as_str()))
-            .ok_or_else(|| format!("config {}: unknown key {key:?}", path.display()))?;
-        let on_command_line = given.iter().any(|a| a == &format!("--{key}") || a.starts_with(&format!("--{key}=")));
-        let in_environment = arg.get_env().is_some_and(|env| std::env::var_os(env).is_some());
-        if on_command_line || in_environment {
+            .ok_or_else(|| format!("config {file_name}: unknown key {key:?}"))?;
+        if is_given(key) {
             continue;
         }
-        for item in values(value).map_err(|e| format!("config {}: key {key:?}: {e}", path.display()))? {
-            match item {
-                Some(text) => file_args.push(format!("--{key}={text}").into()),
-                None => file_args.push(format!("--{key}").into()),
-            }
+        let items = values(value).map_err(|e| format!("config {file_name}: key {key:?}: {e}"))?;
+        push_args(&mut file_args, key, items);
+        origins.push((key.clone(), format!("config {file_name}: key {key:?}")));
+    }
+    let corefile = corefile_of(&given, &table, &is_given)?;
+    let mut corefile_args: Vec<OsString> = Vec::new();
+    for setting in corefile.iter().flat_map(|c| &c.loaded.settings) {
+        if is_given(setting.key) || table.contains_key(setting.key) {
+            continue;
         }
-        from_file.push(key.clone());
+        let items = values(&setting.value).map_err(|e| format!("{}: {e}", setting.at))?;
+        push_args(&mut corefile_args, setting.key, items);
+        origins.push((setting.key.to_string(), format!("{}: (Corefile) {}", setting.at, setting.key)));
     }
     let mut merged = vec![argv[0].clone()];
+    merged.extend(corefile_args);
     merged.extend(file_args);
     merged.extend(argv.into_iter().skip(1));
-    Ok(Arguments { original, argv: merged, file: Some(path), from_file })
+    Ok(Arguments { original, argv: merged, file, origins, corefile })
+}
+
+fn push_args(args: &mut Vec<OsString>, key: &str, items: Vec<Option<String>>) {
+    for item in items {
+        match item {
+            Some(text) => args.push(format!("--{key}={text}").into()),
+            None => args.push(format!("--{key}").into()),
+        }
+    }
+}
+
+/// The Corefile named by a flag, the environment or the configuration file, read and
+/// translated.
+fn corefile_of(
+    given: &[String],
+    table: &toml::Table,
+    is_given: &dyn Fn(&str) -> bool,
+) -> Result<Option<CorefileState>, String> {
+    let path = flag_value(given, "--corefile")
+        .or_else(|| std::env::var(COREFILE_ENV).ok())
+        .or_else(|| table.get("corefile").and_then(|v| v.as_str()).map(str::to_string));
+    let Some(path) = path.map(PathBuf::from) else { return Ok(None) };
+    let ignore = if is_given(IGNORE_UNSUPPORTED) {
+        given.iter().any(|a| a == &format!("--{IGNORE_UNSUPPORTED}"))
+            || std::env::var(IGNORE_UNSUPPORTED_ENV).is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+    } else {
+        table.get(IGNORE_UNSUPPORTED).and_then(toml::Value::as_bool).unwrap_or(false)
+    };
+    let loaded = crate::corefile::load(&path, ignore)?;
+    Ok(Some(CorefileState { path, loaded }))
 }
 
 fn flag_value(args: &[String], flag: &str) -> Option<String> {

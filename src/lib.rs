@@ -13,6 +13,7 @@ pub mod connections;
 pub mod corefile;
 pub mod dns;
 pub mod forward;
+pub mod hosts;
 pub mod log_limit;
 pub mod mcs;
 pub mod metrics;

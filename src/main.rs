@@ -11,7 +11,11 @@ fn main() {
         let _context = runtime.enter();
         app::Signals::install().expect("signal handlers install")
     };
-    let loaded = match config_file::load(std::env::args_os().collect()) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "corefile") {
+        std::process::exit(clusterdns::corefile::command::run(&argv[2..]));
+    }
+    let loaded = match config_file::load(argv) {
         Ok(loaded) => loaded,
         Err(LoadError::Invalid { error, .. })
             if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) =>
@@ -20,8 +24,8 @@ fn main() {
         }
         Err(LoadError::Invalid { error, origin }) => {
             // Name the file and key when the bad value came from the configuration file.
-            if let Some((file, key)) = origin {
-                eprintln!("error: config {}: key {key:?}:", file.display());
+            if let Some(origin) = origin {
+                eprintln!("error: {origin}:");
             }
             let _ = error.print();
             std::process::exit(EXIT_USAGE);

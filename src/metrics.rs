@@ -28,14 +28,16 @@ pub enum ZoneKind {
     Cluster,
     Reverse,
     Static,
+    /// Hosts entries (`--hosts-file`, `--host`).
+    Hosts,
     Forwarded,
     /// Refused, malformed, or not a query.
     None,
 }
 
 /// Every zone kind, in the order of its discriminant.
-pub const ZONES: [ZoneKind; 5] =
-    [ZoneKind::Cluster, ZoneKind::Reverse, ZoneKind::Static, ZoneKind::Forwarded, ZoneKind::None];
+pub const ZONES: [ZoneKind; 6] =
+    [ZoneKind::Cluster, ZoneKind::Reverse, ZoneKind::Static, ZoneKind::Hosts, ZoneKind::Forwarded, ZoneKind::None];
 
 impl ZoneKind {
     pub fn label(self) -> &'static str {
@@ -43,6 +45,7 @@ impl ZoneKind {
             ZoneKind::Cluster => "cluster",
             ZoneKind::Reverse => "reverse",
             ZoneKind::Static => "static",
+            ZoneKind::Hosts => "hosts",
             ZoneKind::Forwarded => "forwarded",
             ZoneKind::None => "none",
         }

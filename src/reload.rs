@@ -32,6 +32,7 @@ pub struct Live {
     pub log_queries: Arc<AtomicBool>,
     pub logs: LogControl,
     pub make_forwarder: ForwarderFactory,
+    pub hosts: Arc<ArcSwapOption<crate::hosts::Hosts>>,
 }
 
 /// Watches for SIGHUP and changes of the configuration file, forever. `running` is the
@@ -41,24 +42,37 @@ pub async fn watch(
     mut hangup: tokio::signal::unix::Signal,
     argv: Vec<std::ffi::OsString>,
     file: Option<PathBuf>,
+    corefile: Option<(PathBuf, Vec<(PathBuf, String)>)>,
     mut running: Cli,
     mut settings: Settings,
     live: Live,
 ) {
     let modified = |path: &PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let mut stamp: Option<SystemTime> = file.as_ref().and_then(modified);
+    let (corefile, mut corefile_seen) = corefile.unzip();
     loop {
         let trigger = tokio::select! {
             _ = hangup.recv() => "SIGHUP",
             _ = tokio::time::sleep(POLL) => {
                 let now = file.as_ref().and_then(modified);
-                if now == stamp { continue; }
-                stamp = now;
-                "configuration file changed"
+                let corefile_now = corefile.as_ref().zip(corefile_seen.as_ref()).map(|(path, seen)| crate::corefile::snapshot(path, seen));
+                if now != stamp {
+                    stamp = now;
+                    "configuration file changed"
+                } else if corefile_now.is_some() && corefile_now != corefile_seen {
+                    corefile_seen = corefile_now;
+                    "Corefile changed"
+                } else {
+                    continue;
+                }
             }
         };
         match config_file::load(argv.clone()) {
             Ok(next) => {
+                if let Some(state) = &next.arguments.corefile {
+                    crate::app::log_corefile(state);
+                    corefile_seen = Some(state.loaded.sources.clone());
+                }
                 for key in settings.changed(&next.settings).into_iter().filter(|key| !is_live(key)) {
                     warn!(key, "changed in the configuration; takes effect after a restart");
                 }
@@ -86,6 +100,9 @@ fn apply(running: &Cli, next: &LiveSettings, live: &Live) {
             tokio::spawn(async move { forwarder.check_loops().await });
         }
         live.forwarder.store(forwarder);
+    }
+    if now.hosts != next.hosts {
+        live.hosts.store(crate::app::start_hosts(&next.hosts));
     }
     if now.zone_files != next.zone_files {
         *live.zone_files.lock().expect("zone file list lock") = next.zone_files.clone();

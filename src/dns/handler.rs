@@ -21,6 +21,7 @@ use super::answer::Answer;
 use super::authority::Authority;
 use super::wire::{self, Response};
 use crate::forward::Forwarder;
+use crate::hosts::Hosts;
 use crate::metrics::{Metrics, Transport, ZoneKind};
 
 /// The largest UDP payload we send or advertise (DNS Flag Day 2020: no IP fragmentation).
@@ -38,6 +39,8 @@ pub struct DnsHandler {
     log_queries: Arc<AtomicBool>,
     /// Which NXDOMAIN answers go to the forwarder instead.
     fallthrough: Arc<Fallthrough>,
+    /// Hosts entries, asked before the cluster zone (replaced whole on reload).
+    hosts: Arc<ArcSwapOption<Hosts>>,
 }
 
 /// NXDOMAIN answers that are forwarded instead (CoreDNS `fallthrough`): PTRs of addresses the
@@ -101,6 +104,7 @@ impl DnsHandler {
         fallthrough: Fallthrough,
         metrics: Arc<Metrics>,
         log_queries: Arc<AtomicBool>,
+        hosts: Arc<ArcSwapOption<Hosts>>,
     ) -> DnsHandler {
         DnsHandler {
             authority: Arc::new(authority),
@@ -108,6 +112,7 @@ impl DnsHandler {
             forwarder,
             log_queries,
             fallthrough: Arc::new(fallthrough),
+            hosts,
         }
     }
 
@@ -195,7 +200,10 @@ impl DnsHandler {
         if forwarder.is_some_and(|f| f.is_loop_probe(query.name())) {
             return empty(ResponseCode::ServFail);
         }
-        let Some(answer) = self.authority.answer(query.original().name(), query.name(), qtype) else {
+        let hosts = self.hosts.load();
+        let from_hosts = hosts.as_ref().and_then(|h| h.answer(query.original().name(), query.name(), qtype));
+        let Some(answer) = from_hosts.or_else(|| self.authority.answer(query.original().name(), query.name(), qtype))
+        else {
             return match forwarding {
                 true => Decision::Forward(Plan { question: query.original().clone(), prefix: Vec::new() }),
                 false => empty(ResponseCode::Refused),

@@ -109,6 +109,19 @@ pub fn parse_cluster_name<'a>(labels: &[&'a str]) -> ClusterName<'a> {
     }
 }
 
+/// The address a full reverse name stands for (`1.0.0.10.in-addr.arpa.` is 10.0.0.1).
+pub fn reverse_address(name: &LowerName) -> Option<IpAddr> {
+    for (apex, v4) in [("in-addr.arpa.", true), ("ip6.arpa.", false)] {
+        let apex = LowerName::new(&hickory_proto::rr::Name::from_ascii(apex).ok()?);
+        if let Some(labels) = relative_labels(name, &apex)
+            && let ReverseName::Address(ip) = parse_reverse_name(&labels, v4)
+        {
+            return Some(ip);
+        }
+    }
+    None
+}
+
 /// Parses the labels before `in-addr.arpa` (`v4 = true`) or `ip6.arpa`.
 pub fn parse_reverse_name(labels: &[&str], v4: bool) -> ReverseName {
     if labels.is_empty() {
