@@ -128,7 +128,7 @@ pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
         }
         let items = values(&setting.value).map_err(|e| format!("{}: {e}", setting.at))?;
         push_args(&mut corefile_args, setting.key, items);
-        origins.push((setting.key.to_string(), format!("{}: (Corefile) {}", setting.at, setting.key)));
+        origins.push((setting.key.to_string(), format!("{} (key {:?})", setting.at, setting.key)));
     }
     let mut merged = vec![argv[0].clone()];
     merged.extend(corefile_args);

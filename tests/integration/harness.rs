@@ -109,12 +109,31 @@ impl DnsServer {
         Self::spawn_bound_in(dir, args, None)
     }
 
+    /// Runs clusterdns with `args` inside `netns`, in a mount namespace of its own where `etc`
+    /// is `/etc`: a Corefile there runs as written (its `/etc/resolv.conf` is the test's, never
+    /// the machine's). Returns once it listens; `addr` is in the namespace.
+    pub fn start_with_etc(netns: &crate::netns::Netns, etc: &Path, args: &[&str]) -> DnsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$0\" /etc && exec \"$@\""])
+            .arg(etc)
+            .arg(BINARY)
+            .args(args);
+        Self::spawn_command(dir, command, Some(netns))
+    }
+
     fn spawn_bound_in(dir: tempfile::TempDir, args: &[&str], netns: Option<&crate::netns::Netns>) -> DnsServer {
         // Never forward to the machine's resolvers: only to upstreams a test starts on loopback.
         let no_system_upstreams: &[&str] =
             if args.contains(&"--resolv-conf") { &[] } else { &["--resolv-conf", "/dev/null"] };
         let mut command = Command::new(BINARY);
-        command.args(no_system_upstreams).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        command.args(no_system_upstreams).args(args);
+        Self::spawn_command(dir, command, netns)
+    }
+
+    fn spawn_command(dir: tempfile::TempDir, mut command: Command, netns: Option<&crate::netns::Netns>) -> DnsServer {
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         // A process started by a thread inside a network namespace lives in that namespace.
         let mut child = match netns {
             Some(netns) => netns.run(|| command.spawn()),

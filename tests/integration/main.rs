@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod container;
 mod coredns_compat;
+mod corefile;
 mod deploy;
 mod faulty_manifests;
 mod fixture;

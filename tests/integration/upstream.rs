@@ -37,8 +37,14 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(id: u8) -> Upstream {
+        Upstream::start_on("127.0.0.1:0".parse().unwrap(), id)
+    }
+
+    /// An upstream on `addr` (port 0: any free port); in a network namespace when called from
+    /// a thread inside one.
+    pub fn start_on(addr: SocketAddr, id: u8) -> Upstream {
         let behaviour = Arc::new(Behaviour::default());
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind(addr).unwrap();
         let addr = udp.local_addr().unwrap();
         let tcp = std::net::TcpListener::bind(addr).unwrap();
         udp.set_nonblocking(true).unwrap();
