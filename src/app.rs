@@ -120,15 +120,15 @@ impl StopSignals {
     }
 }
 
-/// The hosts entries, read and watched, when any are configured.
-pub fn start_hosts(args: &crate::config::HostsArgs) -> Option<Arc<crate::hosts::Hosts>> {
-    let settings = args.settings();
-    if !settings.is_on() {
-        return None;
-    }
-    let hosts = crate::hosts::Hosts::new(settings);
-    tokio::spawn(hosts.clone().watch());
-    Some(hosts)
+/// The rewrites, templates and hosts entries of `live`, hosts files read and watched.
+pub fn rules(live: &crate::config::LiveSettings) -> crate::dns::rules::Rules {
+    let settings = live.hosts.settings();
+    let hosts = settings.is_on().then(|| {
+        let hosts = crate::hosts::Hosts::new(settings);
+        tokio::spawn(hosts.clone().watch());
+        hosts
+    });
+    crate::dns::rules::Rules::new(&live.rewrites, &live.templates, hosts)
 }
 
 /// Says once what the Corefile's lines that set nothing mean here, and which were left out.
@@ -230,7 +230,7 @@ pub async fn run(
     tokio::spawn(zone_files.watch());
     let authority = Authority::new(live_zone.clone(), registry, static_zones);
     let log_queries = Arc::new(AtomicBool::new(cli.live.log_queries));
-    let live_hosts = Arc::new(ArcSwapOption::new(start_hosts(&cli.live.hosts)));
+    let live_rules = Arc::new(ArcSwap::from_pointee(rules(&cli.live)));
     let handler = DnsHandler::new(
         authority,
         live_forwarder.clone(),
@@ -240,7 +240,7 @@ pub async fn run(
         },
         metrics.clone(),
         log_queries.clone(),
-        live_hosts.clone(),
+        live_rules.clone(),
     );
     let stop = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -266,7 +266,7 @@ pub async fn run(
         log_queries,
         logs,
         make_forwarder: Box::new(move |args: &ForwardArgs| build_forwarder(args, metrics.clone())),
-        hosts: live_hosts,
+        rules: live_rules,
     };
     let corefile = arguments.corefile.as_ref().map(|c| (c.path.clone(), c.loaded.sources.clone()));
     tokio::spawn(reload::watch(

@@ -272,6 +272,28 @@ pub struct LiveSettings {
 
     #[command(flatten)]
     pub hosts: HostsArgs,
+
+    /// Rewrite query names before answering (CoreDNS `rewrite name`), e.g. `name exact
+    /// db.corp.example db.shop.svc.cluster.local`: `[stop|continue] name
+    /// [exact|prefix|suffix|substring|regex] FROM TO [answer auto|answer name FROM TO|answer
+    /// value FROM TO]...`. Answers carry the name asked. Repeatable; applied in order.
+    #[arg(long = "rewrite", env = "CLUSTERDNS_REWRITE", value_delimiter = '\n', value_name = "RULE", value_parser = parse_rewrite)]
+    pub rewrites: Vec<String>,
+
+    /// Answer matching questions from a template (CoreDNS `template`): `CLASS TYPE [ZONE...];
+    /// match REGEX; answer RR; additional RR; authority RR; rcode RCODE; fallthrough`, e.g.
+    /// `ANY ANY example.invalid; rcode NXDOMAIN`. Repeatable; the first that takes a question
+    /// answers it.
+    #[arg(long = "template", env = "CLUSTERDNS_TEMPLATE", value_delimiter = '\n', value_name = "TEMPLATE", value_parser = parse_template)]
+    pub templates: Vec<String>,
+}
+
+fn parse_rewrite(s: &str) -> Result<String, String> {
+    crate::dns::rewrite::Rewrite::parse(s).map(|_| s.to_string())
+}
+
+fn parse_template(s: &str) -> Result<String, String> {
+    crate::dns::template::Template::parse(s).map(|_| s.to_string())
 }
 
 /// Names from hosts files and inline entries (CoreDNS `hosts`), answered before the cluster

@@ -32,7 +32,7 @@ pub struct Live {
     pub log_queries: Arc<AtomicBool>,
     pub logs: LogControl,
     pub make_forwarder: ForwarderFactory,
-    pub hosts: Arc<ArcSwapOption<crate::hosts::Hosts>>,
+    pub rules: Arc<ArcSwap<crate::dns::rules::Rules>>,
 }
 
 /// Watches for SIGHUP and changes of the configuration file, forever. `running` is the
@@ -101,8 +101,8 @@ fn apply(running: &Cli, next: &LiveSettings, live: &Live) {
         }
         live.forwarder.store(forwarder);
     }
-    if now.hosts != next.hosts {
-        live.hosts.store(crate::app::start_hosts(&next.hosts));
+    if (&now.hosts, &now.rewrites, &now.templates) != (&next.hosts, &next.rewrites, &next.templates) {
+        live.rules.store(Arc::new(crate::app::rules(next)));
     }
     if now.zone_files != next.zone_files {
         *live.zone_files.lock().expect("zone file list lock") = next.zone_files.clone();

@@ -78,6 +78,8 @@ pub fn translate(directive: &Directive, block: &Block<'_>, out: &mut Out) {
         "cache" => cache(directive, block, out),
         "file" => file(directive, block, out),
         "hosts" => hosts(directive, block, out),
+        "template" => template(directive, block, out),
+        "rewrite" => rewrite(directive, out),
         "health" => {
             admin(directive, ":8080", out);
             for line in &directive.block {
@@ -491,6 +493,67 @@ fn cache(directive: &Directive, block: &Block<'_>, out: &mut Out) {
 /// before cache in every default Corefile; a zone listed later is not known yet).
 fn out_zone_is_cluster(out: &Out, zone: &str) -> bool {
     out.cluster_zones.contains(&fqdn(zone))
+}
+
+/// `template CLASS TYPE [ZONE...] { match, answer, additional, authority, rcode, fallthrough }`
+/// as one `--template` value, its lines joined with `;`.
+fn template(directive: &Directive, block: &Block<'_>, out: &mut Out) {
+    let at = directive.at();
+    let values = args(directive);
+    let zones: Vec<String> = match values.get(2..) {
+        Some(zones) if !zones.is_empty() => zones.iter().map(|z| z.to_string()).collect(),
+        _ => block.zones(),
+    };
+    let (Some(class), Some(qtype)) = (values.first(), values.get(1)) else {
+        return out.error(at, "template needs CLASS and TYPE");
+    };
+    let mut clauses = vec![format!("{class} {qtype} {}", zones.join(" "))];
+    for line in &directive.block {
+        let lat = line.at();
+        let values = args(line);
+        if values.iter().any(|v| v.contains(';')) {
+            return out.unsupported(lat, "a template value with ';' in it");
+        }
+        match line.name.text.as_str() {
+            "match" | "answer" | "additional" | "authority" | "rcode" => {
+                for value in &values {
+                    clauses.push(format!("{} {value}", line.name.text));
+                }
+            }
+            "fallthrough" => {
+                if !values.is_empty() {
+                    out.note(lat, "fallthrough: for every zone of the template");
+                }
+                clauses.push("fallthrough".into());
+            }
+            "ederror" | "upstream" => return out.unsupported(lat, format!("template {}", line.name.text)),
+            name => return out.error(lat, format!("template: unknown property {name:?}")),
+        }
+    }
+    let spec = clauses.join("; ");
+    match crate::dns::template::Template::parse(&spec) {
+        Ok(_) => out.add("template", spec, at),
+        Err(e) => out.error(at, format!("template: {e}")),
+    }
+}
+
+/// `rewrite [continue|stop] name ...`, or its block form, as one `--rewrite` value.
+fn rewrite(directive: &Directive, out: &mut Out) {
+    let at = directive.at();
+    let mut words: Vec<&str> = args(directive);
+    for line in &directive.block {
+        words.push(&line.name.text);
+        words.extend(args(line));
+    }
+    let field = words.iter().find(|w| !matches!(**w, "stop" | "continue")).copied().unwrap_or_default();
+    if field != "name" {
+        return out.unsupported(at, format!("rewrite {field}: only name rules are rewritten"));
+    }
+    let spec = words.join(" ");
+    match crate::dns::rewrite::Rewrite::parse(&spec) {
+        Ok(_) => out.add("rewrite", spec, at),
+        Err(e) => out.error(at, format!("rewrite: {e}")),
+    }
 }
 
 /// `hosts [FILE [ZONES...]] { INLINE... ttl, no_reverse, reload, fallthrough }`.

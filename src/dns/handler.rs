@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
@@ -19,9 +19,10 @@ use tracing::{debug, info};
 
 use super::answer::Answer;
 use super::authority::Authority;
+use super::rewrite::{self, Applied};
+use super::rules::Rules;
 use super::wire::{self, Response};
 use crate::forward::Forwarder;
-use crate::hosts::Hosts;
 use crate::metrics::{Metrics, Transport, ZoneKind};
 
 /// The largest UDP payload we send or advertise (DNS Flag Day 2020: no IP fragmentation).
@@ -39,8 +40,8 @@ pub struct DnsHandler {
     log_queries: Arc<AtomicBool>,
     /// Which NXDOMAIN answers go to the forwarder instead.
     fallthrough: Arc<Fallthrough>,
-    /// Hosts entries, asked before the cluster zone (replaced whole on reload).
-    hosts: Arc<ArcSwapOption<Hosts>>,
+    /// Rewrites, templates and hosts entries, before the cluster zone (replaced on reload).
+    rules: Arc<ArcSwap<Rules>>,
 }
 
 /// NXDOMAIN answers that are forwarded instead (CoreDNS `fallthrough`): PTRs of addresses the
@@ -80,6 +81,8 @@ struct Plan {
     question: Query,
     /// Our own CNAME chain to an outside target (empty when the whole question is forwarded).
     prefix: Vec<Record>,
+    /// The rewrites of the question's name, undone in the answer.
+    undo: Option<Applied>,
 }
 
 /// The records of a reply, section by section.
@@ -104,7 +107,7 @@ impl DnsHandler {
         fallthrough: Fallthrough,
         metrics: Arc<Metrics>,
         log_queries: Arc<AtomicBool>,
-        hosts: Arc<ArcSwapOption<Hosts>>,
+        rules: Arc<ArcSwap<Rules>>,
     ) -> DnsHandler {
         DnsHandler {
             authority: Arc::new(authority),
@@ -112,7 +115,7 @@ impl DnsHandler {
             forwarder,
             log_queries,
             fallthrough: Arc::new(fallthrough),
-            hosts,
+            rules,
         }
     }
 
@@ -176,7 +179,7 @@ impl DnsHandler {
     }
 
     /// The rcode, flags and records for a request, before any size limit.
-    fn decide(&self, request: &MessageRequest, forwarder: Option<&Forwarder>) -> Decision {
+    fn decide(&self, request: &Request, forwarder: Option<&Forwarder>) -> Decision {
         let mut metadata = Metadata::response_from_request(&request.metadata);
         let mut empty = |rcode| {
             metadata.response_code = rcode;
@@ -200,21 +203,39 @@ impl DnsHandler {
         if forwarder.is_some_and(|f| f.is_loop_probe(query.name())) {
             return empty(ResponseCode::ServFail);
         }
-        let hosts = self.hosts.load();
-        let from_hosts = hosts.as_ref().and_then(|h| h.answer(query.original().name(), query.name(), qtype));
-        let Some(answer) = from_hosts.or_else(|| self.authority.answer(query.original().name(), query.name(), qtype))
-        else {
+        let rules = self.rules.load();
+        // A rewritten question is answered for its new name; the answer gets the old one back.
+        let (name, lower, undo) = match rewrite::rewrite(&rules.rewrites, &query.name().to_string()) {
+            Some((name, applied)) => {
+                let lower = LowerName::new(&name);
+                (name, lower, Some(applied))
+            }
+            None => (query.original().name().clone(), query.name().clone(), None),
+        };
+        let forward = |question: Query, prefix: Vec<Record>, undo: Option<Applied>| {
+            Decision::Forward(Plan { question, prefix, undo })
+        };
+        let asked = || match &undo {
+            Some(_) => Query::query(name.clone(), qtype),
+            None => query.original().clone(),
+        };
+        let answer = rules
+            .answer(&name, &lower, qtype, request.src().ip())
+            .or_else(|| self.authority.answer(&name, &lower, qtype));
+        let Some(mut answer) = answer else {
             return match forwarding {
-                true => Decision::Forward(Plan { question: query.original().clone(), prefix: Vec::new() }),
+                true => forward(asked(), Vec::new(), undo),
                 false => empty(ResponseCode::Refused),
             };
         };
-        if forwarding && self.fallthrough.applies(query.name(), &answer) {
-            return Decision::Forward(Plan { question: query.original().clone(), prefix: Vec::new() });
+        if forwarding && self.fallthrough.applies(&lower, &answer) {
+            return forward(asked(), Vec::new(), undo);
         }
         if let (true, Some(target)) = (forwarding, &answer.external) {
-            let question = Query::query(target.clone(), qtype);
-            return Decision::Forward(Plan { question, prefix: answer.answers });
+            return forward(Query::query(target.clone(), qtype), answer.answers, undo);
+        }
+        if let Some(undo) = &undo {
+            undo.undo(&mut answer.answers);
         }
         metadata.authoritative = answer.rcode != ResponseCode::ServFail;
         metadata.response_code = answer.rcode;
@@ -255,6 +276,9 @@ impl DnsHandler {
             }
             None if plan.prefix.is_empty() => metadata.response_code = ResponseCode::ServFail,
             None => metadata.authoritative = true,
+        }
+        if let Some(undo) = &plan.undo {
+            undo.undo(&mut sections.answers);
         }
         self.reply(request, metadata, &sections, ZoneKind::Forwarded, started)
     }

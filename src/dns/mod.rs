@@ -6,5 +6,8 @@ pub mod cluster;
 pub mod handler;
 pub mod qname;
 pub mod reverse;
+pub mod rewrite;
+pub mod rules;
+pub mod template;
 pub mod wire;
 pub mod zone;

@@ -264,3 +264,30 @@ async fn a_changed_corefile_is_applied_and_a_broken_one_keeps_the_running_config
     assert!(line.contains("Corefile:"), "{line}");
     assert_eq!(ttl(&server.query(name, RecordType::A).await), Some(7));
 }
+
+#[test]
+fn rewritten_names_are_answered_under_the_name_asked() {
+    let Some(pod) = Pod::start("rewrite", &[]) else { return };
+    let exact = pod.ask("db.corp.example.", RecordType::A);
+    assert_eq!(rdatas(&exact.answers), ["10.96.0.20"]);
+    assert_eq!(exact.answers[0].name.to_string(), "db.corp.example.", "exact rules give the name back");
+    assert_eq!(exact.queries[0].name().to_string(), "db.corp.example.");
+    let regex = pod.ask("web.apps.example.com.", RecordType::A);
+    assert_eq!(rdatas(&regex.answers), ["10.96.0.20"]);
+    assert_eq!(regex.answers[0].name.to_string(), "web.apps.example.com.", "answer name");
+    let other = pod.ask("www.example.com.", RecordType::A);
+    assert_eq!(rdatas(&other.answers), ["192.0.2.1"]);
+}
+
+#[test]
+fn templates_answer_nxdomain_for_a_suffix_and_addresses_from_names() {
+    let Some(pod) = Pod::start("template", &[]) else { return };
+    let invalid = pod.ask("anything.invalid.", RecordType::A);
+    assert_eq!(invalid.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(invalid.authorities.first().map(|r| r.name.to_string()).as_deref(), Some("invalid."));
+    assert_eq!(pod.upstreams[0].asked("anything.invalid.", "udp"), 0);
+    let nip = pod.ask("ip-10-1-2-3.nip.example.", RecordType::A);
+    assert_eq!((rdatas(&nip.answers), nip.answers[0].ttl), (vec!["10.1.2.3".to_string()], 60));
+    let unmatched = pod.ask("www.nip.example.", RecordType::A);
+    assert_eq!(rdatas(&unmatched.answers), ["192.0.2.1"], "fallthrough to the upstream");
+}

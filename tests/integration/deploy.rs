@@ -100,7 +100,7 @@ fn the_deployed_configuration_is_accepted() {
     let config = deploy().join("base/clusterdns.toml");
     let (code, stdout, stderr) = run_to_exit(&["check-config", "--config", config.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("admin = \"0.0.0.0:9153\"") && stdout.contains("pods = \"insecure\""), "{stdout}");
+    assert!(stdout.contains("admin = [\"0.0.0.0:9153\"]") && stdout.contains("pods = \"insecure\""), "{stdout}");
 }
 
 fn container(deployment: &Value) -> &Value {
