@@ -88,6 +88,14 @@ pub fn merge(mut argv: Vec<OsString>) -> Result<Arguments, String> {
     if argv.get(1).is_some_and(|a| a == "check-config") {
         argv[1] = "--check-config".into();
     }
+    // CoreDNS's own `-conf PATH` (what its Deployment passes): an image swap needs no new args.
+    for arg in argv.iter_mut().skip(1) {
+        if arg == "-conf" {
+            *arg = "--corefile".into();
+        } else if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("-conf=")) {
+            *arg = format!("--corefile={path}").into();
+        }
+    }
     let given: Vec<String> = argv.iter().skip(1).filter_map(|a| a.to_str()).map(str::to_string).collect();
     let command = Cli::command();
     // Set by a flag or an environment variable: files do not override it.

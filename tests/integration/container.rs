@@ -35,23 +35,28 @@ const API_SERVICE_PORT: u16 = 443;
 const TOKEN: &str = "clusterdns-test-service-account-token";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `deploy/base` as `kubectl kustomize` renders it.
+/// A kustomization of `deploy/` as `kubectl kustomize` renders it.
 struct Rendered {
     deployment: Deployment,
     config_maps: Vec<ConfigMap>,
-    dns_service: Service,
+    dns_service: Option<Service>,
 }
 
 fn render_base() -> Rendered {
-    let objects = deploy::render("base");
+    render("base", "clusterdns")
+}
+
+fn render(kustomization: &str, deployment: &str) -> Rendered {
+    let objects = deploy::render(kustomization);
+    let service = objects.iter().find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "kube-dns");
     Rendered {
-        deployment: serde_json::from_value(deploy::object(&objects, "Deployment", "clusterdns").clone()).unwrap(),
+        deployment: serde_json::from_value(deploy::object(&objects, "Deployment", deployment).clone()).unwrap(),
         config_maps: objects
             .iter()
             .filter(|o| o["kind"] == "ConfigMap")
             .map(|c| serde_json::from_value(c.clone()).unwrap())
             .collect(),
-        dns_service: serde_json::from_value(deploy::object(&objects, "Service", "kube-dns").clone()).unwrap(),
+        dns_service: service.map(|s| serde_json::from_value(s.clone()).unwrap()),
     }
 }
 
@@ -65,8 +70,12 @@ fn container(spec: &PodSpec) -> &Container {
     &spec.containers[0]
 }
 
-/// The container port a probe or annotation names, by name or number.
+/// The container port a probe or annotation names, by name or number (a number need not be a
+/// declared port, as for the kubelet).
 fn container_port(container: &Container, port: &str) -> u16 {
+    if let Ok(number) = port.parse() {
+        return number;
+    }
     let ports = container.ports.iter().flatten();
     let found = ports.clone().find(|p| p.name.as_deref() == Some(port)).map(|p| p.container_port);
     let number = found.or_else(|| port.parse().ok().filter(|n| ports.clone().any(|p| p.container_port == *n)));
@@ -116,6 +125,7 @@ impl PodRun {
         }
         let name = format!("clusterdns-{}", COUNT.fetch_add(1, Ordering::Relaxed));
         let volumes = config_map_volumes(&spec, &rendered.config_maps, &dir.path().join("volumes"));
+        nested_mount_points(container(&spec), &volumes);
         let uid = spec.security_context.as_ref().and_then(|s| s.run_as_user).unwrap_or(0);
         let service_account = service_account(dir.path(), &api, uid);
         let etc = pod_etc(dir.path(), &name);
@@ -255,18 +265,43 @@ fn write_file(path: &Path, contents: &str, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A volume mounted inside another needs its mount point in the outer volume, which the
+/// kubelet creates (the outer one is read-only in the container).
+fn nested_mount_points(container: &Container, volumes: &BTreeMap<String, PathBuf>) {
+    let mounts: Vec<_> = container.volume_mounts.iter().flatten().collect();
+    for inner in &mounts {
+        for outer in &mounts {
+            let below =
+                Path::new(&inner.mount_path).strip_prefix(&outer.mount_path).ok().filter(|p| !p.as_os_str().is_empty());
+            if let (Some(relative), Some(host)) = (below, volumes.get(&outer.name)) {
+                make_dir(&host.join(relative));
+            }
+        }
+    }
+}
+
 /// Each ConfigMap volume's keys as files (mode 0644, the kubelet's default), by volume name.
 fn config_map_volumes(spec: &PodSpec, config_maps: &[ConfigMap], root: &Path) -> BTreeMap<String, PathBuf> {
     let mut volumes = BTreeMap::new();
     for volume in spec.volumes.iter().flatten() {
         let source = volume.config_map.as_ref().unwrap_or_else(|| panic!("volume {} is not a ConfigMap", volume.name));
-        let map = config_maps
-            .iter()
-            .find(|c| c.metadata.name == Some(source.name.clone()))
-            .unwrap_or_else(|| panic!("no ConfigMap {} rendered", source.name));
         let dir = make_dir(&root.join(&volume.name));
+        let map = config_maps.iter().find(|c| c.metadata.name == Some(source.name.clone()));
+        let Some(map) = map else {
+            // A missing optional ConfigMap is an empty folder, as the kubelet mounts it.
+            assert!(source.optional == Some(true), "no ConfigMap {} rendered", source.name);
+            volumes.insert(volume.name.clone(), dir);
+            continue;
+        };
         for (key, value) in map.data.iter().flatten() {
-            write_file(&dir.join(key), value, 0o644);
+            let path = match &source.items {
+                Some(items) => match items.iter().find(|i| &i.key == key) {
+                    Some(item) => item.path.clone(),
+                    None => continue,
+                },
+                None => key.clone(),
+            };
+            write_file(&dir.join(path), value, 0o644);
         }
         volumes.insert(volume.name.clone(), dir);
     }
@@ -348,7 +383,7 @@ fn the_image_runs_under_runc_exactly_as_deploy_base_specifies() {
     let liveness = container.liveness_probe.clone().unwrap().http_get.unwrap();
     let live_port = container_port(container, &int_or_string(&liveness.port));
     assert_eq!(pod.get(live_port, &liveness.path.unwrap()).0, 200, "liveness");
-    let annotations = rendered.dns_service.metadata.annotations.clone().unwrap();
+    let annotations = rendered.dns_service.as_ref().unwrap().metadata.annotations.clone().unwrap();
     let metrics_port = container_port(container, &annotations["prometheus.io/port"]);
     let (status, metrics) = pod.get(metrics_port, "/metrics");
     assert!(status == 200 && metrics.contains("clusterdns_build_info"), "{status} {metrics}");
@@ -397,4 +432,35 @@ fn without_the_file_capability_or_the_sysctl_it_cannot_bind_port_53() {
     let logs = pod.logs();
     assert!(matches!(exit, Some(code) if code != 0), "it must not start: {exit:?}\n{logs}");
     assert!(logs.contains("Permission denied") && logs.contains(":53"), "{logs}");
+}
+
+#[test]
+fn the_coredns_deployment_runs_clusterdns_from_its_own_corefile() {
+    if !can_run_containers("the_coredns_deployment_runs_clusterdns_from_its_own_corefile") {
+        return;
+    }
+    // The overlay brings no ConfigMap: the cluster's `coredns` one holds kubeadm's Corefile.
+    let mut rendered = render("overlays/coredns-compatible", "coredns");
+    assert!(rendered.config_maps.is_empty() && rendered.dns_service.is_none(), "an image swap brings no config");
+    let corefile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corefiles/kubeadm/Corefile"))
+            .unwrap();
+    rendered.config_maps.push(ConfigMap {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some("coredns".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([("Corefile".to_string(), corefile)])),
+        ..Default::default()
+    });
+    let spec = rendered.pod_spec();
+    assert_eq!(container(&spec).args.as_deref(), Some(&["-conf".to_string(), "/etc/coredns/Corefile".to_string()][..]));
+    let mut pod = PodRun::start(&rendered, Variant::AsDeployed);
+    pod.wait_ready();
+    assert_eq!(pod.ask("web.apps.svc.cluster.local.", Transport::Udp), ["10.96.1.10"], "{}", pod.logs());
+    assert_eq!(pod.ask("web.apps.svc.cluster.local.", Transport::Tcp), ["10.96.1.10"]);
+    assert_eq!(pod.get(8080, "/health").0, 200, "the Corefile's health port");
+    let (status, metrics) = pod.get(9153, "/metrics");
+    assert!(status == 200 && metrics.contains("clusterdns_build_info"), "the Corefile's prometheus port");
+    assert!(pod.logs().contains("running from the Corefile"), "{}", pod.logs());
 }
