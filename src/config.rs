@@ -228,10 +228,10 @@ pub struct Cli {
     pub live: LiveSettings,
 }
 
-/// The settings a reload (SIGHUP, or a change of the `--config` file) applies to the running
+/// The settings a reload (SIGHUP, or a change of the `--config` file or the Corefile) applies to the running
 /// server. Every other setting takes effect at the next start; a reload that changes one says so.
 #[derive(Debug, Clone, PartialEq, Args)]
-#[command(next_help_heading = "Applied on reload (SIGHUP, or a change of the --config file)")]
+#[command(next_help_heading = "Applied on reload (SIGHUP, or a change of the --config file or the Corefile)")]
 pub struct LiveSettings {
     /// TTL in seconds of every record built from Kubernetes data (0..=3600).
     #[arg(long = "ttl", env = "CLUSTERDNS_TTL", value_name = "SECONDS", default_value_t = 5, allow_negative_numbers = true,
