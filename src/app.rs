@@ -358,6 +358,8 @@ fn build_forwarder(args: &ForwardArgs, metrics: Arc<Metrics>) -> Option<Forwarde
             policy: args.upstream_policy,
             tcp_only: args.upstream_tcp,
             except: args.forward_except.clone(),
+            cache_no_success: args.cache_disable_success.clone(),
+            cache_no_denial: args.cache_disable_denial.clone(),
         },
         metrics,
     ))

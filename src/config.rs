@@ -400,6 +400,16 @@ pub struct ForwardArgs {
     #[arg(long = "cache-max-ttl", env = "CLUSTERDNS_CACHE_MAX_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub cache_max_ttl: std::time::Duration,
 
+    /// Do not cache forwarded answers for names in ZONE (CoreDNS `cache { disable success ZONE
+    /// }`; `.`: any name). Repeatable.
+    #[arg(long = "cache-disable-success", env = "CLUSTERDNS_CACHE_DISABLE_SUCCESS", value_name = "ZONE", value_delimiter = ',', value_parser = parse_zone_or_root)]
+    pub cache_disable_success: Vec<Name>,
+
+    /// Do not cache forwarded NXDOMAIN and NODATA for names in ZONE (CoreDNS `cache { disable
+    /// denial ZONE }`; `.`: any name). Repeatable.
+    #[arg(long = "cache-disable-denial", env = "CLUSTERDNS_CACHE_DISABLE_DENIAL", value_name = "ZONE", value_delimiter = ',', value_parser = parse_zone_or_root)]
+    pub cache_disable_denial: Vec<Name>,
+
     /// Longest time a forwarded NXDOMAIN or NODATA is cached (RFC 2308).
     #[arg(long = "cache-max-negative-ttl", env = "CLUSTERDNS_CACHE_MAX_NEGATIVE_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub cache_max_negative_ttl: std::time::Duration,
@@ -422,6 +432,11 @@ fn parse_zone(s: &str) -> Result<Name, String> {
 }
 
 /// `cluster.corp=10.0.0.53,10.0.0.54:5353`
+/// A zone, or `.` for every name.
+fn parse_zone_or_root(s: &str) -> Result<Name, String> {
+    if s == "." { Ok(Name::root()) } else { parse_zone(s) }
+}
+
 fn parse_stub(s: &str) -> Result<(Name, Vec<SocketAddr>), String> {
     let (domain, addresses) = s.split_once('=').ok_or_else(|| format!("{s:?} is not DOMAIN=ADDR[,ADDR]"))?;
     let domain = parse_zone(domain)?;

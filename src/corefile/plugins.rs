@@ -465,12 +465,19 @@ fn cache(directive: &Directive, block: &Block<'_>, out: &mut Out) {
                 }
             }
             ("disable", [kind @ ("success" | "denial"), zones @ ..]) => {
-                let ours = |zone: &&str| out_zone_is_cluster(out, zone);
-                if !zones.is_empty() && zones.iter().all(ours) {
-                    disabled_ours = true;
-                    out.note(lat, format!("disable {kind}: answers from Kubernetes data are never cached here"));
-                } else {
-                    out.unsupported(lat, format!("disable {kind} for forwarded names"));
+                let zones: Vec<String> =
+                    if zones.is_empty() { block_zones.clone() } else { zones.iter().map(|z| fqdn(z)).collect() };
+                let key = if *kind == "success" { "cache-disable-success" } else { "cache-disable-denial" };
+                for zone in &zones {
+                    if out_zone_is_cluster(out, zone) {
+                        disabled_ours = true;
+                        out.note(
+                            lat,
+                            format!("disable {kind} {zone}: answers from Kubernetes data are never cached here"),
+                        );
+                    } else {
+                        out.add(key, without_dot(zone).to_string(), lat);
+                    }
                 }
             }
             ("prefetch" | "serve_stale" | "servfail" | "keepttl", _) => {

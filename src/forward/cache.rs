@@ -42,6 +42,10 @@ pub struct AnswerCache {
     entries: moka::sync::Cache<CacheKey, Arc<Cached>>,
     max_ttl: Duration,
     max_negative_ttl: Duration,
+    /// Names in these zones are not cached: their answers (`success`), their NXDOMAIN and
+    /// NODATA (`denial`).
+    no_success: Vec<LowerName>,
+    no_denial: Vec<LowerName>,
 }
 
 impl AnswerCache {
@@ -61,7 +65,15 @@ impl AnswerCache {
                 }
             })
             .build();
-        AnswerCache { entries, max_ttl, max_negative_ttl }
+        AnswerCache { entries, max_ttl, max_negative_ttl, no_success: Vec::new(), no_denial: Vec::new() }
+    }
+
+    /// Answers (`success`) or negative answers (`denial`) in these zones are not cached
+    /// (CoreDNS `cache { disable success|denial ZONE }`).
+    pub fn without(mut self, success: &[LowerName], denial: &[LowerName]) -> AnswerCache {
+        self.no_success = success.to_vec();
+        self.no_denial = denial.to_vec();
+        self
     }
 
     /// A cached reply with every TTL lowered by the time it has been cached.
@@ -86,6 +98,13 @@ impl AnswerCache {
     }
 
     pub fn insert(&self, key: CacheKey, message: &Message) {
+        let success = message.metadata.response_code == ResponseCode::NoError && !message.answers.is_empty();
+        let denial =
+            matches!(message.metadata.response_code, ResponseCode::NXDomain | ResponseCode::NoError) && !success;
+        let disabled = |zones: &[LowerName]| zones.iter().any(|zone| zone.zone_of(&key.name));
+        if (success && disabled(&self.no_success)) || (denial && disabled(&self.no_denial)) {
+            return;
+        }
         if let Some(ttl) = cache_ttl(message, self.max_ttl, self.max_negative_ttl) {
             self.entries.insert(key, Arc::new(Cached { message: message.clone(), stored: Instant::now(), ttl }));
         }

@@ -48,6 +48,9 @@ pub struct ForwardSettings {
     pub tcp_only: bool,
     /// Names in these domains are never forwarded (CoreDNS `except`); stub domains still are.
     pub except: Vec<Name>,
+    /// Names in these zones are not cached: positive answers, negative answers.
+    pub cache_no_success: Vec<Name>,
+    pub cache_no_denial: Vec<Name>,
 }
 
 /// The order in which healthy upstreams are asked (CoreDNS `policy`).
@@ -100,7 +103,9 @@ impl Forwarder {
                 let metrics = metrics.clone();
                 let (size, max, negative) =
                     (settings.cache_size, settings.cache_max_ttl, settings.cache_max_negative_ttl);
+                let lower = |zones: &[Name]| zones.iter().map(LowerName::new).collect::<Vec<_>>();
                 AnswerCache::new(size, max, negative, move || metrics.cache_evicted())
+                    .without(&lower(&settings.cache_no_success), &lower(&settings.cache_no_denial))
             },
             timeout: settings.timeout,
             slots: Arc::new(Semaphore::new(settings.max_concurrent)),

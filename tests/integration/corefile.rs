@@ -244,6 +244,39 @@ fn corefile_translate_prints_a_configuration_that_serves_the_same() {
     assert_eq!((rdatas(&web.answers), web.answers[0].ttl), (vec!["10.96.0.20".to_string()], 30));
 }
 
+#[test]
+fn every_corpus_corefile_translates_to_a_configuration_clusterdns_accepts() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corefiles");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&corpus).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        let corefile = entry.path().join("Corefile");
+        let (code, toml, stderr) = run_to_exit(&["corefile", "translate", corefile.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {stderr}", corefile.display());
+        assert!(!toml.contains("# Not translated"), "{}:\n{toml}", corefile.display());
+        let config = dir.path().join("clusterdns.toml");
+        std::fs::write(&config, &toml).unwrap();
+        let (code, _, stderr) =
+            run_to_exit(&["--config", config.to_str().unwrap(), "--manifests", "zones/demo", "--check-config"]);
+        assert_eq!(code, 0, "{}:\n{toml}\n{stderr}", corefile.display());
+    }
+    // A cache disabled for a forwarded zone is a setting; for the cluster zone, nothing to do.
+    let (_dir, path) = corefile(
+        ".:53 {\n  kubernetes cluster.local\n  cache 30 {\n    disable success example.com cluster.local\n  }\n}\n",
+    );
+    let (code, toml, stderr) = run_to_exit(&["corefile", "translate", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(toml.contains("cache-disable-success = [\"example.com\"]"), "{toml}");
+    // The Corefile as a key of the configuration file, and through the environment.
+    let config = dir.path().join("with-corefile.toml");
+    std::fs::write(&config, format!("corefile = {:?}\n", path.to_str().unwrap())).unwrap();
+    let (code, out, stderr) =
+        run_to_exit(&["--config", config.to_str().unwrap(), "--manifests", "zones/demo", "--check-config"]);
+    assert!(code == 0 && out.contains("cache-disable-success = [\"example.com\"]"), "{out}{stderr}");
+    let env = [("CLUSTERDNS_COREFILE", Some(path.to_str().unwrap()))];
+    let (code, out, stderr) = crate::harness::run_with_env(&["--manifests", "zones/demo", "--check-config"], &env);
+    assert!(code == 0 && out.contains("cache-disable-success = [\"example.com\"]"), "{out}{stderr}");
+}
+
 #[tokio::test]
 async fn a_changed_corefile_is_applied_and_a_broken_one_keeps_the_running_configuration() {
     let (dir, path) = corefile(".:53 {\n  kubernetes cluster.local {\n    ttl 30\n  }\n}\n");

@@ -278,3 +278,18 @@ async fn upstream_policy_tcp_only_and_except_change_how_names_are_forwarded() {
     assert_eq!(one.asked("db.internal.example.", "udp"), 0);
     assert_eq!(rdatas(&except.query("web.example.com.", RecordType::A).await.answers), ["192.0.2.1"]);
 }
+
+#[tokio::test]
+async fn caching_can_be_disabled_for_answers_or_denials_of_a_zone() {
+    let up = Upstream::start(1);
+    let server = serve(&[&up], &["--cache-disable-success", "example.com", "--cache-disable-denial", "example.com"]);
+    for name in ["www.example.com.", "nx.example.com."] {
+        server.query(name, RecordType::A).await;
+        server.query(name, RecordType::A).await;
+        assert_eq!(up.asked(name, "udp"), 2, "{name} is asked upstream every time");
+    }
+    let cached = serve(&[&up], &["--cache-disable-denial", "example.com"]);
+    cached.query("www2.example.com.", RecordType::A).await;
+    cached.query("www2.example.com.", RecordType::A).await;
+    assert_eq!(up.asked("www2.example.com.", "udp"), 1, "answers are still cached");
+}
