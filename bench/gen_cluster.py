@@ -72,7 +72,17 @@ def zone_files(out):
         f.write("\n".join(rev) + "\n")
 
 
-def queries(out, count=60000):
+# Query mixes, as weights of the kinds of question below: `equal` (the same share each), `cluster`
+# (what a cluster mostly asks: ClusterIP A 50%, headless A 15%, AAAA NODATA 10%, SRV 10%,
+# NXDOMAIN 10%, PTR 5%) and `headless` (headless A and SRV, and endpoint names).
+MIXES = {
+    "equal": [1, 1, 1, 1, 1, 1, 0],
+    "cluster": [50, 15, 10, 10, 10, 5, 0],
+    "headless": [0, 50, 0, 0, 20, 0, 30],
+}
+
+
+def queries(out, count=60000, mix="equal", name="queries.txt"):
     rng = random.Random(7)
     all_svcs = list(services())
     cluster_ip = [s for s in all_svcs if s[2] == "clusterip"]
@@ -80,6 +90,9 @@ def queries(out, count=60000):
 
     def fqdn(s):
         return f"{s[1]}.{s[0]}.svc.{ZONE}"
+
+    def endpoint(s):
+        return f"{rng.choice(s[4])[0]}.{fqdn(s)}"
 
     def ptr(s):
         ip = s[3] if s[3] else rng.choice(s[4])[1]
@@ -92,11 +105,17 @@ def queries(out, count=60000):
         lambda: (f"missing{rng.randrange(100000)}.ns{rng.randrange(NAMESPACES)}.svc.{ZONE}", "A"),
         lambda: ("_http._tcp." + fqdn(rng.choice(all_svcs)), "SRV"),
         lambda: (ptr(rng.choice(all_svcs)), "PTR"),
+        lambda: (endpoint(rng.choice(headless)), "A"),
     ]
-    with open(os.path.join(out, "queries.txt"), "w") as f:
+
+    # Deterministic shares: the kinds repeat in a fixed pattern of their weights.
+    weights = MIXES[mix]
+    pattern = [k for k, w in enumerate(weights) for _ in range(w)]
+    rng.shuffle(pattern)
+    with open(os.path.join(out, name), "w") as f:
         for i in range(count):
-            name, qtype = kinds[i % len(kinds)]()
-            f.write(f"{name} {qtype}\n")
+            qname, qtype = kinds[pattern[i % len(pattern)]]()
+            f.write(f"{qname} {qtype}\n")
 
 
 if __name__ == "__main__":
@@ -105,3 +124,5 @@ if __name__ == "__main__":
     manifests(os.path.join(out, "manifests"))
     zone_files(out)
     queries(out)
+    for mix in MIXES:
+        queries(out, mix=mix, name=f"queries-{mix}.txt")
