@@ -96,7 +96,8 @@ impl Worker {
             let Some(src) = batch.source(i) else { continue };
             // A bug on the query path must cost one query, not this worker.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.handler.answer(batch.packet(i), src, Transport::Udp)
+                let (packet, reply) = batch.slot(i);
+                self.handler.answer(packet, src, Transport::Udp, reply)
             }));
             let outcome = outcome.unwrap_or_else(|_| {
                 if let Some(suppressed) = ANSWER_PANICKED.allow() {
@@ -104,9 +105,9 @@ impl Worker {
                 }
                 Outcome::Silent
             });
-            batch.replies[i] = match outcome {
-                Outcome::Reply(reply) => Some(reply),
-                Outcome::Silent => None,
+            batch.ready[i] = match outcome {
+                Outcome::Reply => true,
+                Outcome::Silent => false,
                 Outcome::Forward(pending) => {
                     let (socket, handler, in_flight) = (socket.clone(), self.handler.clone(), self.in_flight.clone());
                     in_flight.fetch_add(1, Ordering::Relaxed);
@@ -119,7 +120,7 @@ impl Worker {
                         }
                         in_flight.fetch_sub(1, Ordering::Relaxed);
                     });
-                    None
+                    false
                 }
             };
         }
@@ -134,7 +135,9 @@ struct Batch {
     addresses: Vec<libc::sockaddr_storage>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
-    replies: Vec<Option<Vec<u8>>>,
+    /// Reply buffers, reused from batch to batch, and which of them hold a reply to send.
+    replies: Vec<Vec<u8>>,
+    ready: [bool; BATCH],
 }
 
 /// Datagrams taken per `recvmmsg`.
@@ -150,7 +153,8 @@ impl Batch {
             addresses: vec![zeroed_addr; BATCH],
             iovecs: vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; BATCH],
             headers: vec![zeroed_header; BATCH],
-            replies: vec![None; BATCH],
+            replies: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
+            ready: [false; BATCH],
         }
     }
 
@@ -182,8 +186,10 @@ impl Batch {
         if received < 0 { Err(std::io::Error::last_os_error()) } else { Ok(received as usize) }
     }
 
-    fn packet(&self, i: usize) -> &[u8] {
-        &self.buffers[i][..(self.headers[i].msg_len as usize).min(MAX_DATAGRAM)]
+    /// Datagram `i` and the buffer for its reply.
+    fn slot(&mut self, i: usize) -> (&[u8], &mut Vec<u8>) {
+        let len = (self.headers[i].msg_len as usize).min(MAX_DATAGRAM);
+        (&self.buffers[i][..len], &mut self.replies[i])
     }
 
     fn source(&self, i: usize) -> Option<SocketAddr> {
@@ -211,7 +217,10 @@ impl Batch {
     fn send(&mut self, socket: &UdpSocket, count: usize) {
         let mut pending = 0;
         for i in 0..count {
-            let Some(reply) = self.replies[i].as_mut() else { continue };
+            if !self.ready[i] {
+                continue;
+            }
+            let reply = &mut self.replies[i];
             self.iovecs[pending] = libc::iovec { iov_base: reply.as_mut_ptr().cast(), iov_len: reply.len() };
             let namelen = self.headers[i].msg_hdr.msg_namelen;
             // Reuse slot `pending` (never after `i`): its address is copied before it is overwritten.
@@ -246,6 +255,6 @@ impl Batch {
                 sent += result as usize;
             }
         }
-        self.replies[..count].iter_mut().for_each(|r| *r = None);
+        self.ready[..count].iter_mut().for_each(|r| *r = false);
     }
 }

@@ -5,7 +5,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, RecordType};
 
 use super::answer::Answer;
-use super::cluster::{self, Question};
+use super::cluster::{self, Pick, Question};
+use super::fast;
 use super::qname::relative_labels;
 use super::reverse;
 use super::zone::{ZoneKind, ZoneSettings};
@@ -42,6 +43,12 @@ fn next_rotation() -> usize {
     })
 }
 
+/// Pins where the next rotated answer on this thread starts (tests comparing two answers).
+#[cfg(test)]
+pub(crate) fn set_rotation(value: usize) {
+    ROTATION.with(|r| r.set(value));
+}
+
 impl Authority {
     pub fn new(zone: Arc<ArcSwap<ZoneSettings>>, registry: Registry, static_zones: Zones) -> Authority {
         Authority { zone, registry, static_zones }
@@ -61,6 +68,21 @@ impl Authority {
             answer.soa = None;
         }
         Some(answer)
+    }
+
+    /// The fast path's reply ([`fast`]) in `out`, when this configuration lets it answer: one
+    /// cluster zone, no zone files, and a complete view of the cluster.
+    pub fn answer_fast(&self, query: &fast::Query<'_>, udp: bool, out: &mut Vec<u8>) -> Option<fast::Written> {
+        let settings = self.zone.load();
+        if !settings.is_only_zone() || !self.static_zones.load().is_empty() {
+            return None;
+        }
+        let snapshot = self.registry.snapshot();
+        if !snapshot.synced {
+            return None;
+        }
+        let pick = Pick { rotation: next_rotation(), headless_ttl: settings.headless_ttl() };
+        fast::answer(&settings, &snapshot, query, pick, udp, out)
     }
 
     fn answer_one(

@@ -1,7 +1,6 @@
 //! Answers for names in the cluster zone, computed from the current snapshot on every query.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, SRV, TXT};
@@ -13,7 +12,7 @@ use super::zone::{ZoneKind, ZoneSettings};
 use crate::config::PodMode;
 use crate::registry::Snapshot;
 use crate::registry::object::ServiceKind;
-use crate::registry::snapshot::{ServedEndpoint, ServiceEntry, SrvTarget};
+use crate::registry::snapshot::{ServiceEntry, SrvTarget};
 
 /// Schema version of the Kubernetes DNS specification we implement (spec §2.2).
 const SPEC_VERSION: &str = "1.1.0";
@@ -40,7 +39,7 @@ const ANY_ORDER: [RecordType; 7] = [
 const MAX_SECTION_RECORDS: usize = 65_535 / 16;
 
 /// The SRV targets of one name.
-enum SrvTargets<'s> {
+pub(super) enum SrvTargets<'s> {
     /// A Service with a cluster IP: the ports, each targeting the Service's own name.
     Service(Vec<u16>),
     /// A headless Service: its endpoints' names and ports, ordered and without duplicates.
@@ -57,7 +56,7 @@ impl SrvTargets<'_> {
 }
 
 /// What exists at a name, borrowed from the snapshot.
-enum Node<'s> {
+pub(super) enum Node<'s> {
     Apex,
     DnsVersion,
     /// An empty non-terminal, or a name with records of no type we hold.
@@ -118,7 +117,7 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, q: &Question<'_>) -> Ans
 
 /// The node a name refers to, or `None` when the name does not exist (RFC 8020: nothing below
 /// a missing name exists either).
-fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'_>) -> Option<Node<'s>> {
+pub(super) fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &ClusterName<'_>) -> Option<Node<'s>> {
     use ClusterName as N;
     let exists = |yes: bool| yes.then_some(Node::Empty);
     match *name {
@@ -279,15 +278,33 @@ fn has_named_port(entry: &ServiceEntry, protocol: &str) -> bool {
 
 /// The items one answer holds: at most [`MAX_SECTION_RECORDS`], starting at `rotation`
 /// (wrapping), so that clients taking the first spread evenly and a partial answer is a
-/// different window for each query.
-fn window<T>(items: &[T], rotation: usize) -> impl Iterator<Item = &T> {
-    let start = if items.is_empty() { 0 } else { rotation % items.len() };
-    items[start..].iter().chain(&items[..start]).take(MAX_SECTION_RECORDS)
+/// different window for each query; and how many items it leaves out.
+fn window<I: Iterator + Clone>(items: I, rotation: usize) -> (impl Iterator<Item = I::Item>, usize) {
+    let len = items.clone().count();
+    let start = if len == 0 { 0 } else { rotation % len };
+    let chosen = items.clone().skip(start).chain(items.take(start)).take(MAX_SECTION_RECORDS);
+    (chosen, len.saturating_sub(MAX_SECTION_RECORDS))
 }
 
-/// How many of `len` items a [`window`] leaves out.
-fn beyond_window(len: usize) -> usize {
-    len.saturating_sub(MAX_SECTION_RECORDS)
+/// Where the records of an answer go: hickory records for the general path, wire bytes for
+/// the fast one ([`super::fast`]). Both are fed by [`records`], so they cannot disagree.
+pub(super) trait Sink {
+    /// An A or AAAA record owned by the question's name.
+    fn address(&mut self, ip: IpAddr, ttl: u32);
+    /// An SRV record owned by the question's name, targeting `[<host>.]<svc>.<ns>.svc.<zone>`.
+    fn srv(&mut self, host: Option<&str>, weight: u16, port: u16, ttl: u32);
+    /// An additional A or AAAA record of an SRV target, first named by the `first`th call to
+    /// [`Sink::srv`] of this answer.
+    fn target_address(&mut self, host: Option<&str>, first: usize, ip: IpAddr, ttl: u32);
+}
+
+/// What varies between two answers to the same question.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pick {
+    /// Where rotated address lists start.
+    pub rotation: usize,
+    /// The TTL of headless answers in this response.
+    pub headless_ttl: u32,
 }
 
 fn rrset(
@@ -299,7 +316,6 @@ fn rrset(
     qtype: RecordType,
 ) -> (Vec<Record>, Vec<Record>, usize) {
     let owner = || q.name.clone();
-    let none = (Vec::new(), Vec::new(), 0);
     match (node, qtype) {
         (Node::Apex, RecordType::SOA) => (vec![zone.soa(ZoneKind::Cluster, snapshot.serial)], Vec::new(), 0),
         (Node::Apex, RecordType::NS) => (vec![zone.ns(owner())], Vec::new(), 0),
@@ -308,61 +324,63 @@ fn rrset(
             let txt = RData::TXT(TXT::new(vec![version.to_string()]));
             (vec![Record::from_rdata(owner(), SPEC_VERSION_TTL, txt)], Vec::new(), 0)
         }
+        _ => {
+            let mut sink = Records { zone, name, owner: q.name, answers: Vec::new(), additionals: Vec::new() };
+            let pick = Pick { rotation: q.rotation, headless_ttl: q.headless_ttl };
+            let unbuilt = records(zone, snapshot, name, node, pick, qtype, &mut sink);
+            (sink.answers, sink.additionals, unbuilt)
+        }
+    }
+}
+
+/// The A, AAAA and SRV records of `node` for `qtype`, into `sink`; returns how many answer
+/// records were left unbuilt (no message could hold them). Nothing for other types.
+pub(super) fn records(
+    zone: &ZoneSettings,
+    snapshot: &Snapshot,
+    name: &ClusterName<'_>,
+    node: &Node<'_>,
+    pick: Pick,
+    qtype: RecordType,
+    sink: &mut impl Sink,
+) -> usize {
+    match (node, qtype) {
         // Endpoint names rotate and jitter like the headless Service they belong to.
         (Node::Addresses { ips, rotate }, RecordType::A | RecordType::AAAA) => {
-            let (rotation, ttl) = if *rotate { (q.rotation, q.headless_ttl) } else { (0, zone.ttl) };
-            let family: Vec<IpAddr> = ips.iter().copied().filter(|ip| is_family(ip, qtype)).collect();
-            (address_records(&owner(), window(&family, rotation), ttl), Vec::new(), beyond_window(family.len()))
+            let (rotation, ttl) = if *rotate { (pick.rotation, pick.headless_ttl) } else { (0, zone.ttl) };
+            let (chosen, left_out) = window(ips.iter().filter(|ip| is_family(ip, qtype)), rotation);
+            chosen.for_each(|ip| sink.address(*ip, ttl));
+            left_out
         }
         (Node::Headless(entry), RecordType::A | RecordType::AAAA) => {
-            let family = entry.family(qtype == RecordType::AAAA);
-            let records = address_records(&owner(), window(family, q.rotation).map(|e| &e.ip), q.headless_ttl);
-            (records, Vec::new(), beyond_window(family.len()))
+            let (chosen, left_out) = window(entry.family(qtype == RecordType::AAAA).iter(), pick.rotation);
+            chosen.for_each(|e| sink.address(e.ip, pick.headless_ttl));
+            left_out
         }
         (Node::Zonal { entry, zone: number }, RecordType::A | RecordType::AAAA) => {
             let family = entry.family(qtype == RecordType::AAAA);
-            let in_zone = |e: &&ServedEndpoint| number.is_none_or(|n| e.zone == n);
-            let ips: Vec<IpAddr> = family.iter().filter(in_zone).map(|e| e.ip).collect();
-            (address_records(&owner(), window(&ips, q.rotation), q.headless_ttl), Vec::new(), beyond_window(ips.len()))
+            let in_zone = family.iter().filter(|e| number.is_none_or(|n| e.zone == n));
+            let (chosen, left_out) = window(in_zone, pick.rotation);
+            chosen.for_each(|e| sink.address(e.ip, pick.headless_ttl));
+            left_out
         }
         (Node::Zonal { entry, zone: number }, RecordType::SRV) => {
             let in_zone = |t: &&SrvTarget| number.is_none_or(|n| entry.endpoints[t.endpoint as usize].zone == n);
             let targets = SrvTargets::Endpoints(entry.all_srv().iter().filter(in_zone).copied().collect());
-            if targets.len() == 0 {
-                return none;
-            }
-            let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, &targets, q);
-            (answers, additionals, beyond_window(targets.len()))
+            srv_records(zone, entry, &targets, pick, sink)
         }
-        (Node::Srv { entry, targets }, RecordType::SRV) => {
-            let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, targets, q);
-            (answers, additionals, beyond_window(targets.len()))
-        }
+        (Node::Srv { entry, targets }, RecordType::SRV) => srv_records(zone, entry, targets, pick, sink),
         (Node::Addresses { .. } | Node::Headless(_), RecordType::SRV) => {
-            let ClusterName::Service { namespace, service } = *name else { return none };
-            let Some(entry) = snapshot.service(namespace, service) else { return none };
-            let targets = all_srv_targets(entry);
-            if targets.len() == 0 {
-                return none;
-            }
-            let (answers, additionals) = srv_rrset(zone, name, &owner(), entry, &targets, q);
-            (answers, additionals, beyond_window(targets.len()))
+            let ClusterName::Service { namespace, service } = *name else { return 0 };
+            let Some(entry) = snapshot.service(namespace, service) else { return 0 };
+            srv_records(zone, entry, &all_srv_targets(entry), pick, sink)
         }
-        _ => none,
+        _ => 0,
     }
 }
 
 fn is_family(ip: &IpAddr, qtype: RecordType) -> bool {
     matches!((ip, qtype), (IpAddr::V4(_), RecordType::A) | (IpAddr::V6(_), RecordType::AAAA))
-}
-
-fn address_records<'a>(owner: &Name, ips: impl Iterator<Item = &'a IpAddr>, ttl: u32) -> Vec<Record> {
-    ips.map(|ip| match ip {
-        IpAddr::V4(v4) => RData::A(A(*v4)),
-        IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
-    })
-    .map(|rdata| Record::from_rdata(owner.clone(), ttl, rdata))
-    .collect()
 }
 
 /// The Service's and namespace's labels of an SRV name (or of the Service's own name).
@@ -383,62 +401,100 @@ fn target_name(zone: &ZoneSettings, name: &ClusterName<'_>, host: Option<&str>) 
     zone.cluster_name(&labels)
 }
 
+thread_local! {
+    /// The SRV targets of one answer (endpoint, first position), reused from query to query.
+    static TARGETS: std::cell::Cell<Vec<(u32, u32)>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// The SRV records of one answer window and, in the additional section, their targets' A and
 /// AAAA records (RFC 2782: "the additional data section ... may contain the A records for the
-/// targets"). CoreDNS's weight rule: the targets of one name share 100, at least 1 each.
-fn srv_rrset(
+/// targets"), in target name order. CoreDNS's weight rule: the targets of one name share 100,
+/// at least 1 each.
+fn srv_records(
     zone: &ZoneSettings,
-    name: &ClusterName<'_>,
-    owner: &Name,
     entry: &ServiceEntry,
     targets: &SrvTargets<'_>,
-    q: &Question<'_>,
-) -> (Vec<Record>, Vec<Record>) {
-    let rotation = q.rotation;
-    let ttl = if entry.is_headless() { q.headless_ttl } else { zone.ttl };
+    pick: Pick,
+    sink: &mut impl Sink,
+) -> usize {
+    if targets.len() == 0 {
+        return 0;
+    }
+    let ttl = if entry.is_headless() { pick.headless_ttl } else { zone.ttl };
     let weight = (100 / targets.len()).max(1) as u16;
-    let srv = |host: Option<&str>, port: u16| {
-        let target = target_name(zone, name, host)?;
-        Some(Record::from_rdata(owner.clone(), ttl, RData::SRV(SRV::new(0, weight, port, target))))
-    };
     match targets {
         SrvTargets::Service(ports) => {
-            let answers = window(ports, rotation).filter_map(|port| srv(None, *port)).collect();
-            let ips = match &entry.service.kind {
-                ServiceKind::ClusterIp(ips) => ips.as_slice(),
-                _ => &[],
-            };
-            (answers, target_addresses(zone, name, None, ips.iter(), ttl))
+            let (chosen, left_out) = window(ports.iter(), pick.rotation);
+            chosen.for_each(|port| sink.srv(None, weight, *port, ttl));
+            if let ServiceKind::ClusterIp(ips) = &entry.service.kind {
+                let (v4, v6) = (ips.iter().filter(|ip| ip.is_ipv4()), ips.iter().filter(|ip| ip.is_ipv6()));
+                v4.chain(v6).for_each(|ip| sink.target_address(None, 0, *ip, ttl));
+            }
+            left_out
         }
         SrvTargets::Endpoints(targets) => {
-            let chosen: Vec<&SrvTarget> = window(targets.as_ref(), rotation).collect();
-            let answers = chosen.iter().filter_map(|t| srv(Some(entry.target_host(t)), t.port)).collect();
-            let hosts: BTreeSet<&str> = chosen.iter().map(|t| entry.target_host(t)).collect();
-            let mut additionals = Vec::new();
-            for host in hosts {
-                let ips = entry.endpoints_named(host).map(|e| &e.ip);
-                additionals.extend(target_addresses(zone, name, Some(host), ips, ttl));
-                if additionals.len() >= MAX_SECTION_RECORDS {
+            let (chosen, left_out) = window(targets.iter(), pick.rotation);
+            let mut hosts = TARGETS.take();
+            hosts.clear();
+            for (position, target) in chosen.enumerate() {
+                sink.srv(Some(entry.target_host(target)), weight, target.port, ttl);
+                hosts.push((target.endpoint, position as u32));
+            }
+            let host = |endpoint: u32| &*entry.endpoints[endpoint as usize].host;
+            hosts.sort_unstable_by(|a, b| host(a.0).cmp(host(b.0)).then(a.1.cmp(&b.1)));
+            hosts.dedup_by(|later, first| host(later.0) == host(first.0));
+            let mut written = 0;
+            for &(endpoint, first) in &hosts {
+                let host = host(endpoint);
+                let ips = entry.endpoints_named(host).map(|e| e.ip);
+                let (v4, v6) = (ips.clone().filter(IpAddr::is_ipv4), ips.filter(IpAddr::is_ipv6));
+                for ip in v4.chain(v6) {
+                    sink.target_address(Some(host), first as usize, ip, ttl);
+                    written += 1;
+                }
+                if written >= MAX_SECTION_RECORDS {
                     break;
                 }
             }
-            (answers, additionals)
+            TARGETS.set(hosts);
+            left_out
         }
     }
 }
 
-/// The A records, then the AAAA records, of one SRV target.
-fn target_addresses<'a>(
-    zone: &ZoneSettings,
-    name: &ClusterName<'_>,
-    host: Option<&str>,
-    ips: impl Iterator<Item = &'a IpAddr> + Clone,
-    ttl: u32,
-) -> Vec<Record> {
-    let Some(owner) = target_name(zone, name, host) else { return Vec::new() };
-    let v4 = ips.clone().filter(|ip| ip.is_ipv4());
-    let v6 = ips.filter(|ip| ip.is_ipv6());
-    address_records(&owner, v4.chain(v6), ttl)
+/// The general path's sink: hickory records.
+struct Records<'a> {
+    zone: &'a ZoneSettings,
+    name: &'a ClusterName<'a>,
+    owner: &'a Name,
+    answers: Vec<Record>,
+    additionals: Vec<Record>,
+}
+
+fn address_rdata(ip: IpAddr) -> RData {
+    match ip {
+        IpAddr::V4(v4) => RData::A(A(v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+    }
+}
+
+impl Sink for Records<'_> {
+    fn address(&mut self, ip: IpAddr, ttl: u32) {
+        self.answers.push(Record::from_rdata(self.owner.clone(), ttl, address_rdata(ip)));
+    }
+
+    fn srv(&mut self, host: Option<&str>, weight: u16, port: u16, ttl: u32) {
+        if let Some(target) = target_name(self.zone, self.name, host) {
+            let srv = RData::SRV(SRV::new(0, weight, port, target));
+            self.answers.push(Record::from_rdata(self.owner.clone(), ttl, srv));
+        }
+    }
+
+    fn target_address(&mut self, host: Option<&str>, _first: usize, ip: IpAddr, ttl: u32) {
+        if let Some(owner) = target_name(self.zone, self.name, host) {
+            self.additionals.push(Record::from_rdata(owner, ttl, address_rdata(ip)));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -448,11 +504,15 @@ mod tests {
     #[test]
     fn an_answer_window_starts_at_the_rotation_and_holds_what_a_message_can() {
         let items: Vec<usize> = (0..10).collect();
-        assert_eq!(window(&items, 13).copied().collect::<Vec<_>>(), [3, 4, 5, 6, 7, 8, 9, 0, 1, 2]);
+        let (chosen, left_out) = window(items.iter(), 13);
+        assert_eq!(chosen.copied().collect::<Vec<_>>(), [3, 4, 5, 6, 7, 8, 9, 0, 1, 2]);
+        assert_eq!(left_out, 0);
         let many: Vec<usize> = (0..100_000).collect();
-        let chosen: Vec<usize> = window(&many, 99_999).copied().collect();
+        let (chosen, left_out) = window(many.iter(), 99_999);
+        let chosen: Vec<usize> = chosen.copied().collect();
         assert_eq!(chosen.len(), MAX_SECTION_RECORDS);
         assert_eq!(chosen[..2], [99_999, 0]);
-        assert_eq!(window(&[] as &[usize], 5).count(), 0);
+        assert_eq!(left_out, 100_000 - MAX_SECTION_RECORDS);
+        assert_eq!(window([].iter() as std::slice::Iter<'_, usize>, 5).0.count(), 0);
     }
 }

@@ -19,6 +19,7 @@ use tracing::{debug, info};
 
 use super::answer::Answer;
 use super::authority::Authority;
+use super::fast;
 use super::rewrite::{self, Applied};
 use super::rules::Rules;
 use super::wire::{self, Response};
@@ -28,7 +29,7 @@ use crate::metrics::{Metrics, Transport, ZoneKind};
 /// The largest UDP payload we send or advertise (DNS Flag Day 2020: no IP fragmentation).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// The limit for UDP clients without EDNS (RFC 1035 §4.2.1).
-const PLAIN_UDP_PAYLOAD: u16 = 512;
+pub const PLAIN_UDP_PAYLOAD: u16 = 512;
 
 #[derive(Clone)]
 pub struct DnsHandler {
@@ -61,7 +62,8 @@ impl Fallthrough {
 
 /// What to do with one query.
 pub enum Outcome {
-    Reply(Vec<u8>),
+    /// The reply is in the buffer the caller passed.
+    Reply,
     /// The answer needs an upstream: run [`DnsHandler::forward`].
     Forward(Box<Pending>),
     /// No reply at all.
@@ -122,11 +124,36 @@ impl DnsHandler {
     /// Answers one query from our zones or the cache. `Silent` for anything shorter than a
     /// header, a response (QR=1, never answered so we cannot be used for reflection), or a UDP
     /// source that cannot be answered (port 0, unspecified address).
-    pub fn answer(&self, packet: &[u8], src: SocketAddr, protocol: Protocol) -> Outcome {
+    ///
+    /// A reply goes into `out` (cleared first), a buffer the caller reuses from query to query.
+    pub fn answer(&self, packet: &[u8], src: SocketAddr, protocol: Protocol, out: &mut Vec<u8>) -> Outcome {
         let started = Instant::now();
         if protocol == Protocol::Udp && (src.port() == 0 || src.ip().is_unspecified()) {
             return Outcome::Silent;
         }
+        if let Some((qtype, written)) = self.answer_fast(packet, protocol, out) {
+            let zone = if written.reverse { ZoneKind::Reverse } else { ZoneKind::Cluster };
+            self.metrics.request(transport(protocol), qtype, zone, written.rcode, out.len(), started);
+            return Outcome::Reply;
+        }
+        self.answer_general(packet, src, protocol, started, out)
+    }
+
+    /// Any query, through hickory's parser and the zones' records: what the fast path declines,
+    /// and the reference it is tested against.
+    fn answer_general(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        protocol: Protocol,
+        started: Instant,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let reply = |bytes: Vec<u8>, out: &mut Vec<u8>| {
+            out.clear();
+            out.extend_from_slice(&bytes);
+            Outcome::Reply
+        };
         let Ok(header) = Header::read(&mut BinDecoder::new(packet)) else { return Outcome::Silent };
         if header.metadata.message_type == MessageType::Response {
             return Outcome::Silent;
@@ -138,24 +165,24 @@ impl DnsHandler {
                 debug!(%src, %error, "malformed query");
                 let mut metadata = Metadata::response_from_request(&header.metadata);
                 metadata.response_code = ResponseCode::FormErr;
-                let reply = encode(metadata, &[], 0, &Sections::default(), None, protocol).bytes;
+                let reply_bytes = encode(metadata, &[], 0, &Sections::default(), None, protocol).bytes;
                 let transport = transport(protocol);
                 self.metrics.request(
                     transport,
                     RecordType::Unknown(0),
                     ZoneKind::None,
                     ResponseCode::FormErr,
-                    reply.len(),
+                    reply_bytes.len(),
                     started,
                 );
-                return Outcome::Reply(reply);
+                return reply(reply_bytes, out);
             }
         };
         // A guard, not a clone: no shared reference count touched unless the query goes upstream.
         let forwarder = self.forwarder.load();
         match self.decide(&request, forwarder.as_deref()) {
             Decision::Done(metadata, sections, zone) => {
-                Outcome::Reply(self.reply(&request, metadata, &sections, zone, started))
+                reply(self.reply(&request, metadata, &sections, zone, started), out)
             }
             Decision::Forward(plan) => {
                 let forwarder = arc_swap::Guard::into_inner(forwarder).expect("only planned with a forwarder");
@@ -163,12 +190,28 @@ impl DnsHandler {
                 match forwarder.cached(&key) {
                     Some(hit) => {
                         self.metrics.cache_lookup(true);
-                        Outcome::Reply(self.forwarded(&request, &plan, Some(hit), started))
+                        reply(self.forwarded(&request, &plan, Some(hit), started), out)
                     }
                     None => Outcome::Forward(Box::new(Pending { request, plan, started, forwarder })),
                 }
             }
         }
+    }
+
+    /// The fast path ([`fast`]), when nothing configured stands between the question and the
+    /// cluster zone and no query is logged: no rewrite, template or hosts entry, no zone whose
+    /// NXDOMAIN answers are forwarded.
+    fn answer_fast(&self, packet: &[u8], protocol: Protocol, out: &mut Vec<u8>) -> Option<(RecordType, fast::Written)> {
+        if self.log_queries.load(Ordering::Relaxed) || tracing::enabled!(tracing::Level::DEBUG) {
+            return None;
+        }
+        let query = fast::parse(packet)?;
+        if !self.rules.load().is_empty() {
+            return None;
+        }
+        let written = self.authority.answer_fast(&query, protocol == Protocol::Udp, out)?;
+        let forwarded = written.rcode == ResponseCode::NXDomain && !self.fallthrough.zones.is_empty();
+        (!forwarded).then_some((query.qtype, written))
     }
 
     /// Asks the upstream for a pending query and builds the reply.
@@ -205,7 +248,11 @@ impl DnsHandler {
         }
         let rules = self.rules.load();
         // A rewritten question is answered for its new name; the answer gets the old one back.
-        let (name, lower, undo) = match rewrite::rewrite(&rules.rewrites, &query.name().to_string()) {
+        let rewritten = match rules.rewrites.is_empty() {
+            true => None,
+            false => rewrite::rewrite(&rules.rewrites, &query.name().to_string()),
+        };
+        let (name, lower, undo) = match rewritten {
             Some((name, applied)) => {
                 let lower = LowerName::new(&name);
                 (name, lower, Some(applied))
@@ -371,3 +418,7 @@ fn size_limit(protocol: Protocol, edns: Option<&Edns>) -> wire::Limit {
         _ => wire::Limit { size: usize::from(u16::MAX), tc_when_partial: false },
     }
 }
+
+#[cfg(test)]
+#[path = "fast_tests.rs"]
+mod fast_tests;

@@ -3,6 +3,7 @@
 pub mod answer;
 pub mod authority;
 pub mod cluster;
+pub mod fast;
 pub mod handler;
 pub mod qname;
 pub mod reverse;

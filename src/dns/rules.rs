@@ -28,6 +28,11 @@ impl Rules {
         }
     }
 
+    /// No rule at all: every question goes to the zones as asked.
+    pub fn is_empty(&self) -> bool {
+        self.rewrites.is_empty() && self.templates.is_empty() && self.hosts.is_none()
+    }
+
     /// The first template's answer that takes the question, else the hosts entries'.
     pub fn answer(&self, name: &Name, lower: &LowerName, qtype: RecordType, remote: IpAddr) -> Option<Answer> {
         self.templates

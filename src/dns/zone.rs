@@ -2,15 +2,16 @@
 
 use hickory_proto::rr::rdata::{NS, SOA};
 use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_proto::serialize::binary::BinEncodable;
 
 use crate::config::PodMode;
 
 /// SOA timers (RFC 1912 §2.2 values, as CoreDNS uses).
-const SOA_REFRESH: i32 = 7200;
-const SOA_RETRY: i32 = 1800;
-const SOA_EXPIRE: i32 = 86400;
+pub(super) const SOA_REFRESH: i32 = 7200;
+pub(super) const SOA_RETRY: i32 = 1800;
+pub(super) const SOA_EXPIRE: i32 = 86400;
 /// The SOA record's own TTL is `min(ttl, 300)`.
-const SOA_MAX_TTL: u32 = 300;
+pub(super) const SOA_MAX_TTL: u32 = 300;
 
 /// Settings every authoritative answer is built with.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct ZoneSettings {
     /// The cluster zone, e.g. `cluster.local.`.
     pub cluster: Name,
     pub cluster_lower: LowerName,
+    /// The cluster zone in wire format, lower-cased (what the fast path matches names with).
+    pub wire: Box<[u8]>,
     /// TTL of every record built from Kubernetes data.
     pub ttl: u32,
     /// Headless answers get a TTL up to this many percent lower, chosen per response.
@@ -54,6 +57,7 @@ impl ZoneSettings {
         let child = |label: &str| Name::from_ascii(label).and_then(|n| n.append_domain(&cluster));
         ZoneSettings {
             cluster_lower: LowerName::new(&cluster),
+            wire: cluster.to_bytes().expect("a valid name encodes").into(),
             name_server: child("ns.dns").expect("a valid zone has a valid ns.dns child"),
             hostmaster: child("hostmaster").expect("a valid zone has a valid hostmaster child"),
             cluster,
@@ -81,6 +85,12 @@ impl ZoneSettings {
         let (first, rest) = running.zones.split_first().expect("at least one cluster zone");
         let clustersets = running.multicluster.iter().map(|zone| ZoneSettings { multicluster: true, ..one(zone) });
         ZoneSettings { others: rest.iter().map(one).chain(clustersets).collect(), ..one(first) }
+    }
+
+    /// Whether this is the only zone with Kubernetes names (no `--zone` given twice, no
+    /// clusterset zone).
+    pub fn is_only_zone(&self) -> bool {
+        self.others.is_empty() && !self.multicluster
     }
 
     /// The clusterset zone PTR targets of imported addresses are named in, if any.
