@@ -24,7 +24,9 @@ const HEADER_LEN: usize = 12;
 /// Our OPT record: root owner, type 41, payload size, extended rcode, version, flags, no data.
 const OPT_LEN: usize = 11;
 const MAX_NAME: usize = 255;
-const MAX_LABELS: usize = 127;
+/// Enough for every name the fast path answers (an `ip6.arpa` address has 34 labels); longer
+/// names take the general path.
+const MAX_LABELS: usize = 40;
 /// A compression pointer to the question's name, right after the header.
 const QUESTION_POINTER: [u8; 2] = [0xC0, HEADER_LEN as u8];
 const MAX_POINTER: usize = 0x3FFF;
@@ -33,8 +35,8 @@ const TYPE_OPT: u16 = 41;
 const IN_ADDR_ARPA: &[u8] = b"\x07in-addr\x04arpa\x00";
 const IP6_ARPA: &[u8] = b"\x03ip6\x04arpa\x00";
 
-/// A query the fast path can take: one question whose name is uncompressed and made of
-/// letters, digits, hyphens and underscores, class IN, and at most an OPT record of EDNS
+/// A query the fast path can take: one question whose name is uncompressed, of at most
+/// [`MAX_LABELS`] labels made of letters, digits, hyphens and underscores, class IN, and at most an OPT record of EDNS
 /// version 0 without options; nothing else in the message.
 pub struct Query<'p> {
     packet: &'p [u8],
