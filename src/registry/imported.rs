@@ -52,7 +52,7 @@ pub fn imported_slice(
         Owner { label: mcs::SERVICE_NAME_LABEL, field: "metadata.labels[multicluster.kubernetes.io/service-name]" };
     let mut trimmed = EndpointSlice::trim_owned(slice, options, owner)?;
     for endpoint in &mut trimmed.object.endpoints {
-        let host = endpoint.hostname.take().map_or_else(|| dashed_ip(endpoint.address), String::from);
+        let host = endpoint.hostname.take().map_or_else(|| dashed_ip(endpoint.address), |h| h.to_string());
         endpoint.hostname = Some(format!("{host}.{cluster}").into());
     }
     Ok(trimmed)

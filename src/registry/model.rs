@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::object::{ClusterObjects, EndpointSlice, Pod, Service, ServiceKind};
-use super::snapshot::{NamespaceEntry, ReverseTarget, ServiceEntry, ServiceName, Snapshot};
+use super::snapshot::{NamespaceEntry, ReverseIndex, ReverseTarget, ServiceEntry, ServiceName, Snapshot};
 
 /// `(namespace, name)`; Namespaces themselves use an empty namespace.
 pub type Key = (String, String);
@@ -62,7 +62,8 @@ impl Object {
 
 #[derive(Default)]
 pub struct Model {
-    services: HashMap<Key, Service>,
+    /// Shared with the snapshot's entries: a Service is stored once.
+    services: HashMap<Key, Arc<Service>>,
     slices: HashMap<Key, EndpointSlice>,
     /// Slice names of each Service, by the Service's key.
     slices_of: HashMap<Key, BTreeSet<String>>,
@@ -131,10 +132,10 @@ impl Model {
             }
             Object::Service(svc) => {
                 let key = (svc.namespace.clone(), svc.name.clone());
-                if self.services.get(&key) == Some(&svc) {
+                if self.services.get(&key).is_some_and(|held| **held == svc) {
                     return false;
                 }
-                if self.services.insert(key.clone(), svc).is_none() {
+                if self.services.insert(key.clone(), Arc::new(svc)).is_none() {
                     self.enter_namespace(&key.0);
                 }
                 self.dirty_services.insert(key);
@@ -212,7 +213,7 @@ impl Model {
     pub fn holds(&self, object: &Object) -> bool {
         let key = object.key();
         match object {
-            Object::Service(svc) => self.services.get(&key) == Some(svc),
+            Object::Service(svc) => self.services.get(&key).is_some_and(|held| **held == *svc),
             Object::EndpointSlice(slice) => self.slices.get(&key) == Some(slice),
             Object::Namespace(name) => self.namespaces.contains(name),
             Object::Pod(pod) => self.pods.get(&key) == Some(pod),
@@ -390,12 +391,7 @@ impl Model {
 
 /// Adds (`add`) or removes the PTR targets of one Service entry: its cluster IPs and, for a
 /// headless Service, its published endpoints.
-fn update_reverse(
-    reverse: &mut imbl::OrdMap<IpAddr, Box<[ReverseTarget]>>,
-    key: &Key,
-    entry: &ServiceEntry,
-    add: bool,
-) {
+fn update_reverse(reverse: &mut ReverseIndex, key: &Key, entry: &ServiceEntry, add: bool) {
     let service = Arc::new(ServiceName { namespace: key.0.clone(), name: key.1.clone() });
     let mut targets: Vec<(IpAddr, Option<Arc<str>>)> = Vec::new();
     if let ServiceKind::ClusterIp(ips) = &entry.service.kind {
@@ -404,7 +400,7 @@ fn update_reverse(
     targets.extend(entry.endpoints.iter().map(|e| (e.ip, Some(e.host.clone()))));
     for (ip, host) in targets {
         let target = ReverseTarget { service: service.clone(), host };
-        let mut list: Vec<ReverseTarget> = reverse.get(&ip).map(|l| l.to_vec()).unwrap_or_default();
+        let mut list: Vec<ReverseTarget> = reverse.get(ip).to_vec();
         if add {
             if let Err(at) = list.binary_search(&target) {
                 list.insert(at, target);
@@ -412,11 +408,7 @@ fn update_reverse(
         } else {
             list.retain(|t| t != &target);
         }
-        if list.is_empty() {
-            reverse.remove(&ip);
-        } else {
-            reverse.insert(ip, list.into_boxed_slice());
-        }
+        reverse.set(ip, list);
     }
 }
 
@@ -467,7 +459,7 @@ mod tests {
         }
     }
 
-    type Visible = (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Box<[ReverseTarget]>)>);
+    type Visible = (BTreeMap<String, Vec<(String, ServiceEntry)>>, Vec<(IpAddr, Vec<ReverseTarget>)>);
 
     /// Everything a query can see, in the cluster and the clusterset zone, comparably.
     fn visible(s: &Snapshot) -> (Visible, Visible) {
@@ -485,7 +477,7 @@ mod tests {
                 (ns.clone(), services)
             })
             .collect();
-        (namespaces, s.reverse.iter().map(|(ip, t)| (*ip, t.clone())).collect())
+        (namespaces, s.reverse.iter().map(|(ip, t)| (ip, t.to_vec())).collect())
     }
 
     #[test]

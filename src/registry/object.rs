@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 use k8s_openapi::api::core::v1 as core;
@@ -92,7 +93,7 @@ impl Service {
 pub struct Endpoint {
     pub address: IpAddr,
     /// The endpoint's hostname, lower-cased; `None` means the dashed IP stands in.
-    pub hostname: Option<Box<str>>,
+    pub hostname: Option<Arc<str>>,
     /// `conditions.ready`, with absent meaning ready.
     pub ready: bool,
     /// The endpoint's topology zone, when zones are kept ([`TrimOptions::zones`]): an index
@@ -403,7 +404,7 @@ fn endpoint(
     if let Some(hostname) = &hostname {
         dns1123_label("endpoints[].hostname", hostname)?;
     }
-    let hostname: Option<Box<str>> = hostname.or_else(|| pod_name(e, options)).map(Into::into);
+    let hostname: Option<Arc<str>> = hostname.or_else(|| pod_name(e, options)).map(Into::into);
     let mut addresses = Vec::with_capacity(e.addresses.len());
     for address in &e.addresses {
         let address = parse_ip("endpoints[].addresses", address)?;

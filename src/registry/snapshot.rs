@@ -42,7 +42,7 @@ pub struct SrvSet {
 /// more, however many endpoints the Service has. Indices rather than copies keep it small.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {
-    pub service: Service,
+    pub service: Arc<Service>,
     /// Published addresses of every Service with EndpointSlices (they name its endpoints and
     /// their PTRs), deduplicated, ordered by IP (so the IPv4 ones come first): for a headless
     /// Service the A and AAAA answers are two ranges of it.
@@ -64,7 +64,7 @@ pub struct ServiceEntry {
 
 impl ServiceEntry {
     /// The entry of `service`, whose published endpoints (DNS spec §2.4) come from `slices`.
-    pub fn new<'a>(service: Service, slices: impl Iterator<Item = &'a EndpointSlice>) -> ServiceEntry {
+    pub fn new<'a>(service: Arc<Service>, slices: impl Iterator<Item = &'a EndpointSlice>) -> ServiceEntry {
         let Published { endpoints, targets: ports, zones } = published(&service, slices);
         let ipv6_start = endpoints.partition_point(|e| e.ip.is_ipv4());
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
@@ -154,6 +154,72 @@ pub struct ReverseTarget {
     pub host: Option<Arc<str>>,
 }
 
+/// The PTR targets of one address: almost always one, kept inline; more in a shared list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Targets {
+    One(ReverseTarget),
+    Many(Arc<[ReverseTarget]>),
+}
+
+impl Targets {
+    fn as_slice(&self) -> &[ReverseTarget] {
+        match self {
+            Targets::One(target) => std::slice::from_ref(target),
+            Targets::Many(targets) => targets,
+        }
+    }
+}
+
+/// PTR targets by address, IPv4 and IPv6 apart: a key is 4 or 16 bytes (an `IpAddr` is 17,
+/// padded to 24 beside a pointer), and the one target nearly every address has is stored in
+/// the map's own node, not in an allocation of its own. A map entry is 32 bytes for IPv4.
+#[derive(Debug, Default, Clone)]
+pub struct ReverseIndex {
+    v4: imbl::OrdMap<u32, Targets>,
+    v6: imbl::OrdMap<[u8; 16], Targets>,
+}
+
+impl ReverseIndex {
+    pub fn get(&self, ip: IpAddr) -> &[ReverseTarget] {
+        let targets = match ip {
+            IpAddr::V4(v4) => self.v4.get(&u32::from(v4)),
+            IpAddr::V6(v6) => self.v6.get(&v6.octets()),
+        };
+        targets.map_or(&[], Targets::as_slice)
+    }
+
+    /// Replaces the targets of `ip`, ordered; none removes the address.
+    pub fn set(&mut self, ip: IpAddr, mut targets: Vec<ReverseTarget>) {
+        let value = match targets.len() {
+            0 => None,
+            1 => targets.pop().map(Targets::One),
+            _ => Some(Targets::Many(targets.into())),
+        };
+        match (ip, value) {
+            (IpAddr::V4(v4), Some(value)) => drop(self.v4.insert(u32::from(v4), value)),
+            (IpAddr::V4(v4), None) => drop(self.v4.remove(&u32::from(v4))),
+            (IpAddr::V6(v6), Some(value)) => drop(self.v6.insert(v6.octets(), value)),
+            (IpAddr::V6(v6), None) => drop(self.v6.remove(&v6.octets())),
+        }
+    }
+
+    /// Whether any address in the range (both ends of one family) has a PTR record.
+    pub fn any_in(&self, range: RangeInclusive<IpAddr>) -> bool {
+        match (*range.start(), *range.end()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => self.v4.range(u32::from(a)..=u32::from(b)).next().is_some(),
+            (IpAddr::V6(a), IpAddr::V6(b)) => self.v6.range(a.octets()..=b.octets()).next().is_some(),
+            _ => false,
+        }
+    }
+
+    /// Every address with its targets, IPv4 first, each family in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (IpAddr, &[ReverseTarget])> {
+        let v4 = self.v4.iter().map(|(ip, t)| (IpAddr::from(std::net::Ipv4Addr::from(*ip)), t.as_slice()));
+        let v6 = self.v6.iter().map(|(ip, t)| (IpAddr::from(std::net::Ipv6Addr::from(*ip)), t.as_slice()));
+        v4.chain(v6)
+    }
+}
+
 /// One consistent view of the cluster. Its maps are persistent (structurally shared), so the
 /// next snapshot is this one with a few entries replaced, not a copy.
 #[derive(Debug, Default, Clone)]
@@ -163,8 +229,7 @@ pub struct Snapshot {
     /// False until the source has delivered a complete view of the cluster.
     pub synced: bool,
     pub(super) namespaces: imbl::HashMap<String, NamespaceEntry>,
-    /// Most IPs have one target; a boxed slice holds exactly what is there.
-    pub(super) reverse: imbl::OrdMap<IpAddr, Box<[ReverseTarget]>>,
+    pub(super) reverse: ReverseIndex,
     /// The ServiceImports, answered in the clusterset zone (`None`: Multi-Cluster Services off).
     pub(super) clusterset: Option<Arc<Snapshot>>,
 }
@@ -196,12 +261,12 @@ impl Snapshot {
 
     /// PTR targets of one IP.
     pub fn reverse(&self, ip: IpAddr) -> &[ReverseTarget] {
-        self.reverse.get(&ip).map_or(&[], |targets| &**targets)
+        self.reverse.get(ip)
     }
 
     /// Whether any IP with a PTR record falls in the range (an empty non-terminal test).
     pub fn has_reverse_in(&self, range: RangeInclusive<IpAddr>) -> bool {
-        self.reverse.range(range).next().is_some()
+        self.reverse.any_in(range)
     }
 
     pub fn service_count(&self) -> usize {
@@ -240,7 +305,7 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
             let ip = endpoint.address;
             if let Entry::Vacant(vacant) = served.entry(ip) {
-                let host = endpoint.hostname.as_deref().map_or_else(|| dashed_ip(ip).into(), Arc::from);
+                let host = endpoint.hostname.clone().unwrap_or_else(|| dashed_ip(ip).into());
                 let zone = slice.zone_of(endpoint).map_or(0, |zone| zone_index(&mut zones, zone));
                 vacant.insert((host, &slice.ports, zone));
             }
@@ -349,7 +414,7 @@ mod tests {
         let one =
             slice(&[("tcp", "http", 8080), ("udp", "dns", 53)], &[("10.0.0.2", Some("b")), ("fd00::1", Some("a"))]);
         let two = slice(&[("tcp", "http", 9090)], &[("10.0.0.1", Some("b")), ("10.0.0.2", Some("c"))]);
-        let entry = ServiceEntry::new(service, [one, two].iter());
+        let entry = ServiceEntry::new(Arc::new(service), [one, two].iter());
         let hosts: Vec<(&str, String)> = entry.endpoints.iter().map(|e| (&*e.host, e.ip.to_string())).collect();
         assert_eq!(hosts, [("b", "10.0.0.1".into()), ("b", "10.0.0.2".into()), ("a", "fd00::1".into())]);
         assert_eq!(entry.endpoints_named("b").count(), 2);
@@ -370,5 +435,15 @@ mod tests {
         for label in ["web", "10-0-0", "10-0-0-256", "10-0-0-01", "1-2-3-4-5", "g--1"] {
             assert_eq!(parse_dashed_ip(label), None, "{label}");
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// An address's PTR target is stored in the map's node (see [`super::ReverseIndex`]): a
+    /// larger `Targets` costs memory for every endpoint of the cluster.
+    #[test]
+    fn one_ptr_target_is_three_words() {
+        assert_eq!(std::mem::size_of::<super::Targets>(), 24);
     }
 }
