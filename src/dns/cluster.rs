@@ -138,7 +138,7 @@ pub(super) fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &Cl
         // cluster: no records of its own (multicluster spec §2.3.4, §2.4.4).
         N::Endpoint { namespace, service, host: cluster } if zone.multicluster => {
             let entry = exposed(zone, snapshot.service(namespace, service)?)?;
-            exists(entry.endpoints.iter().any(|e| e.host.rsplit_once('.').is_some_and(|(_, c)| c == cluster)))
+            exists(entry.endpoints.iter().any(|e| e.host().rsplit_once('.').is_some_and(|(_, c)| c == cluster)))
         }
         N::Endpoint { namespace, service, host } => endpoint_node(zone, snapshot, namespace, service, host),
         N::ClusterEndpoint { namespace, service, host, cluster } if zone.multicluster => {
@@ -437,19 +437,19 @@ fn srv_records(
             let mut hosts = TARGETS.take();
             hosts.clear();
             for (position, target) in chosen.enumerate() {
-                sink.srv(Some(entry.target_host(target)), weight, target.port, ttl);
+                sink.srv(Some(&entry.target_host(target)), weight, target.port, ttl);
                 hosts.push((target.endpoint, position as u32));
             }
-            let host = |endpoint: u32| &*entry.endpoints[endpoint as usize].host;
-            hosts.sort_unstable_by(|a, b| host(a.0).cmp(host(b.0)).then(a.1.cmp(&b.1)));
-            hosts.dedup_by(|later, first| host(later.0) == host(first.0));
+            let host = |endpoint: u32| entry.endpoints[endpoint as usize].host();
+            hosts.sort_unstable_by(|a, b| (*host(a.0)).cmp(&*host(b.0)).then(a.1.cmp(&b.1)));
+            hosts.dedup_by(|later, first| *host(later.0) == *host(first.0));
             let mut written = 0;
             for &(endpoint, first) in &hosts {
                 let host = host(endpoint);
-                let ips = entry.endpoints_named(host).map(|e| e.ip);
+                let ips = entry.endpoints_named(&host).map(|e| e.ip);
                 let (v4, v6) = (ips.clone().filter(IpAddr::is_ipv4), ips.filter(IpAddr::is_ipv6));
                 for ip in v4.chain(v6) {
-                    sink.target_address(Some(host), first as usize, ip, ttl);
+                    sink.target_address(Some(&host), first as usize, ip, ttl);
                     written += 1;
                 }
                 if written >= MAX_SECTION_RECORDS {

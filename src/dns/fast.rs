@@ -420,7 +420,8 @@ fn reverse_answer<'q>(
     }
     let mut zone_at = None;
     for target in targets {
-        let host = target.host.as_deref();
+        let host = target.host(ip);
+        let host = host.as_deref();
         let service = &target.service;
         let names = host.into_iter().chain([service.name.as_str(), service.namespace.as_str(), "svc"]);
         let len: usize = names.clone().map(|l| l.len() + 1).sum::<usize>() + zone.wire.len();

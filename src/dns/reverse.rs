@@ -35,7 +35,8 @@ pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, kind: ZoneKind, q: &Ques
                 .iter()
                 .filter_map(|t| {
                     let mut labels = Vec::with_capacity(5);
-                    labels.extend(t.host.as_deref().into_iter().flat_map(|host| host.split('.')));
+                    let host = t.host(ip);
+                    labels.extend(host.as_deref().into_iter().flat_map(|host| host.split('.')));
                     labels.extend([t.service.name.as_str(), t.service.namespace.as_str(), "svc"]);
                     named_in.cluster_name(&labels)
                 })

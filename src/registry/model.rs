@@ -393,13 +393,12 @@ impl Model {
 /// headless Service, its published endpoints.
 fn update_reverse(reverse: &mut ReverseIndex, key: &Key, entry: &ServiceEntry, add: bool) {
     let service = Arc::new(ServiceName { namespace: key.0.clone(), name: key.1.clone() });
-    let mut targets: Vec<(IpAddr, Option<Arc<str>>)> = Vec::new();
+    let mut targets: Vec<(IpAddr, ReverseTarget)> = Vec::new();
     if let ServiceKind::ClusterIp(ips) = &entry.service.kind {
-        targets.extend(ips.iter().map(|ip| (*ip, None)));
+        targets.extend(ips.iter().map(|ip| (*ip, ReverseTarget::service(service.clone()))));
     }
-    targets.extend(entry.endpoints.iter().map(|e| (e.ip, Some(e.host.clone()))));
-    for (ip, host) in targets {
-        let target = ReverseTarget { service: service.clone(), host };
+    targets.extend(entry.endpoints.iter().map(|e| (e.ip, ReverseTarget::endpoint(service.clone(), e))));
+    for (ip, target) in targets {
         let mut list: Vec<ReverseTarget> = reverse.get(ip).to_vec();
         if add {
             if let Err(at) = list.binary_search(&target) {

@@ -13,11 +13,80 @@ use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedEndpoint {
     pub ip: IpAddr,
-    /// The first label of the endpoint's own name: its hostname or its dashed IP. Shared with
-    /// the endpoint's PTR target.
-    pub host: Arc<str>,
+    /// The first label of the endpoint's own name: its hostname (shared with the object it
+    /// came from), or `None` for its dashed IP, written out when a query needs it: most
+    /// endpoints have no hostname, and a string each would cost more than the endpoint.
+    pub hostname: Option<Arc<str>>,
     /// Its topology zone: an index into [`ServiceEntry::zones`], 1-based; 0 means none.
     pub zone: u16,
+}
+
+impl ServedEndpoint {
+    /// The first label of the endpoint's own name.
+    pub fn host(&self) -> HostLabel<'_> {
+        match &self.hostname {
+            Some(name) => HostLabel::Named(name),
+            None => HostLabel::Dashed(DashedIp::new(self.ip)),
+        }
+    }
+}
+
+/// An endpoint's name label: its hostname, or its dashed IP written on the stack.
+#[derive(Debug, Clone, Copy)]
+pub enum HostLabel<'a> {
+    Named(&'a str),
+    Dashed(DashedIp),
+}
+
+impl std::ops::Deref for HostLabel<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            HostLabel::Named(name) => name,
+            HostLabel::Dashed(dashed) => dashed.as_str(),
+        }
+    }
+}
+
+/// The longest dashed IP: eight groups of four hex digits and seven dashes.
+const DASHED_MAX: usize = 40;
+
+/// The label that names an address without a hostname ([`dashed_ip`]), without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct DashedIp {
+    bytes: [u8; DASHED_MAX],
+    len: u8,
+}
+
+impl DashedIp {
+    pub fn new(ip: IpAddr) -> DashedIp {
+        use std::fmt::Write;
+        let mut dashed = DashedIp { bytes: [0; DASHED_MAX], len: 0 };
+        let _ = write!(dashed, "{ip}");
+        for byte in &mut dashed.bytes[..usize::from(dashed.len)] {
+            if matches!(*byte, b'.' | b':') {
+                *byte = b'-';
+            }
+        }
+        if dashed.as_str().ends_with('-') {
+            let _ = dashed.write_str("0");
+        }
+        dashed
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).expect("an address is ASCII")
+    }
+}
+
+impl std::fmt::Write for DashedIp {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let at = usize::from(self.len);
+        let to = self.bytes.get_mut(at..at + s.len()).ok_or(std::fmt::Error)?;
+        to.copy_from_slice(s.as_bytes());
+        self.len += s.len() as u8;
+        Ok(())
+    }
 }
 
 /// One SRV record of a headless Service before it is built: which endpoint (an index into
@@ -49,8 +118,8 @@ pub struct ServiceEntry {
     pub endpoints: Vec<ServedEndpoint>,
     /// Where the IPv6 addresses start in `endpoints`.
     ipv6_start: usize,
-    /// Indices into `endpoints`, ordered by host and then IP: the endpoints of one name are
-    /// adjacent and found by binary search.
+    /// Indices into `endpoints` that have a hostname, ordered by it and then by IP: the
+    /// endpoints of one name are adjacent and found by binary search.
     by_host: Box<[u32]>,
     /// Headless Services only: SRV targets per port, ordered by protocol, then name (unnamed
     /// ports, with an empty name, first).
@@ -68,20 +137,24 @@ impl ServiceEntry {
         let Published { endpoints, targets: ports, zones } = published(&service, slices);
         let ipv6_start = endpoints.partition_point(|e| e.ip.is_ipv4());
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
-        let mut by_host: Vec<u32> = (0..endpoints.len()).map(index).collect();
-        by_host.sort_by(|a, b| endpoints[*a as usize].host.cmp(&endpoints[*b as usize].host));
-        let host = |t: &SrvTarget| &endpoints[t.endpoint as usize].host;
+        let named = (0..endpoints.len()).filter(|&i| endpoints[i].hostname.is_some());
+        let mut by_host: Vec<u32> = named.map(index).collect();
+        by_host.sort_by(|a, b| endpoints[*a as usize].hostname.cmp(&endpoints[*b as usize].hostname));
+        let order = |a: &SrvTarget, b: &SrvTarget| {
+            let host = |t: &SrvTarget| endpoints[t.endpoint as usize].host();
+            (*host(a)).cmp(&*host(b)).then(a.port.cmp(&b.port))
+        };
         let srv = ports.into_iter().map(|((protocol, name), mut targets)| {
-            targets.sort_by(|a, b| (host(a), a.port).cmp(&(host(b), b.port)));
-            targets.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
+            targets.sort_by(order);
+            targets.dedup_by(|a, b| order(a, b).is_eq());
             SrvSet { protocol: protocol.into(), name: name.into(), targets: targets.into() }
         });
         let srv: Box<[SrvSet]> = srv.collect();
         let mut all_srv: Vec<SrvTarget> = Vec::new();
         if srv.len() > 1 {
             all_srv = srv.iter().flat_map(|s| s.targets.iter().copied()).collect();
-            all_srv.sort_by(|a, b| (host(a), a.port).cmp(&(host(b), b.port)));
-            all_srv.dedup_by(|a, b| (host(a), a.port) == (host(b), b.port));
+            all_srv.sort_by(order);
+            all_srv.dedup_by(|a, b| order(a, b).is_eq());
         }
         let by_host = by_host.into();
         ServiceEntry { service, endpoints, ipv6_start, by_host, srv, all_srv: all_srv.into(), zones: zones.into() }
@@ -96,12 +169,19 @@ impl ServiceEntry {
         if ipv6 { &self.endpoints[self.ipv6_start..] } else { &self.endpoints[..self.ipv6_start] }
     }
 
-    /// The published endpoints named `host`, ordered by IP.
+    /// The published endpoints named `host`: those with that hostname, ordered by IP, then the
+    /// one without a hostname whose dashed IP it is.
     pub fn endpoints_named<'s>(&'s self, host: &str) -> impl Iterator<Item = &'s ServedEndpoint> + Clone {
-        let start = self.by_host.partition_point(|i| &*self.endpoints[*i as usize].host < host);
+        let hostname = |i: &u32| self.endpoints[*i as usize].hostname.as_deref().unwrap_or("");
+        let start = self.by_host.partition_point(|i| hostname(i) < host);
         let rest = &self.by_host[start..];
-        let end = rest.partition_point(|i| &*self.endpoints[*i as usize].host == host);
-        rest[..end].iter().map(|i| &self.endpoints[*i as usize])
+        let end = rest.partition_point(|i| hostname(i) == host);
+        let dashed = parse_dashed_ip(host)
+            .filter(|ip| DashedIp::new(*ip).as_str() == host)
+            .and_then(|ip| self.endpoints.binary_search_by(|e| e.ip.cmp(&ip)).ok())
+            .map(|i| &self.endpoints[i])
+            .filter(|e| e.hostname.is_none());
+        rest[..end].iter().map(move |i| &self.endpoints[*i as usize]).chain(dashed)
     }
 
     /// The SRV targets of every port of a headless Service (its bare name's SRV answer).
@@ -113,8 +193,8 @@ impl ServiceEntry {
     }
 
     /// The name of an SRV target.
-    pub fn target_host(&self, target: &SrvTarget) -> &str {
-        &self.endpoints[target.endpoint as usize].host
+    pub fn target_host(&self, target: &SrvTarget) -> HostLabel<'_> {
+        self.endpoints[target.endpoint as usize].host()
     }
 
     /// The number [`ServedEndpoint::zone`] has for the topology zone `zone` (lower-case), if
@@ -151,7 +231,32 @@ pub struct ServiceName {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReverseTarget {
     pub service: Arc<ServiceName>,
-    pub host: Option<Arc<str>>,
+    /// `None` for the Service's own cluster IP; an endpoint's hostname, or the one shared
+    /// empty name for an endpoint named by its dashed IP.
+    host: Option<Arc<str>>,
+}
+
+/// The host of every endpoint PTR target named by its dashed IP: one allocation for all.
+static DASHED: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+
+impl ReverseTarget {
+    /// The PTR target of a cluster IP: the Service's own name.
+    pub fn service(service: Arc<ServiceName>) -> ReverseTarget {
+        ReverseTarget { service, host: None }
+    }
+
+    /// The PTR target of an endpoint: its own name below the Service's.
+    pub fn endpoint(service: Arc<ServiceName>, endpoint: &ServedEndpoint) -> ReverseTarget {
+        ReverseTarget { service, host: Some(endpoint.hostname.clone().unwrap_or_else(|| DASHED.clone())) }
+    }
+
+    /// The label before the Service's name in the target of `ip`'s PTR record, if any.
+    pub fn host(&self, ip: IpAddr) -> Option<HostLabel<'_>> {
+        match self.host.as_deref()? {
+            "" => Some(HostLabel::Dashed(DashedIp::new(ip))),
+            name => Some(HostLabel::Named(name)),
+        }
+    }
 }
 
 /// The PTR targets of one address: almost always one, kept inline; more in a shared list.
@@ -300,26 +405,26 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
     let headless = svc.kind == ServiceKind::Headless;
     let mut zones: Vec<Box<str>> = Vec::new();
     // First the addresses, each with the ports and zone of the first slice that has it...
-    let mut served: BTreeMap<IpAddr, (Arc<str>, &'a [NamedPort], u16)> = BTreeMap::new();
+    let mut served: BTreeMap<IpAddr, (Option<Arc<str>>, &'a [NamedPort], u16)> = BTreeMap::new();
     for slice in slices {
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
             let ip = endpoint.address;
             if let Entry::Vacant(vacant) = served.entry(ip) {
-                let host = endpoint.hostname.clone().unwrap_or_else(|| dashed_ip(ip).into());
+                let hostname = endpoint.hostname.clone();
                 let zone = slice.zone_of(endpoint).map_or(0, |zone| zone_index(&mut zones, zone));
-                vacant.insert((host, &slice.ports, zone));
+                vacant.insert((hostname, &slice.ports, zone));
             }
         }
     }
     // ...then, with their final positions known, the targets.
     let mut targets: PortTargets<'a> = BTreeMap::new();
     let mut endpoints = Vec::with_capacity(served.len());
-    for (index, (ip, (host, ports, zone))) in served.into_iter().enumerate() {
+    for (index, (ip, (hostname, ports, zone))) in served.into_iter().enumerate() {
         let endpoint = u32::try_from(index).expect("fewer than 2^32 endpoints");
         for port in ports.iter().filter(|_| headless) {
             targets.entry((&port.protocol, &port.name)).or_default().push(SrvTarget { endpoint, port: port.port });
         }
-        endpoints.push(ServedEndpoint { ip, host, zone });
+        endpoints.push(ServedEndpoint { ip, hostname, zone });
     }
     Published { endpoints, targets, zones }
 }
@@ -336,11 +441,7 @@ fn zone_index(zones: &mut Vec<Box<str>>, zone: &str) -> u16 {
 /// The label that names an address without a hostname: `10-0-0-1`, or for IPv6 the compressed
 /// form with `-` for `:` (`2001-db8--1`), with a `0` added where it would end in `-`.
 pub fn dashed_ip(ip: IpAddr) -> String {
-    let mut s = ip.to_string().replace(['.', ':'], "-");
-    if s.ends_with('-') {
-        s.push('0');
-    }
-    s
+    DashedIp::new(ip).as_str().to_string()
 }
 
 /// The inverse of [`dashed_ip`]; `None` when the label is not an address.
@@ -415,19 +516,45 @@ mod tests {
             slice(&[("tcp", "http", 8080), ("udp", "dns", 53)], &[("10.0.0.2", Some("b")), ("fd00::1", Some("a"))]);
         let two = slice(&[("tcp", "http", 9090)], &[("10.0.0.1", Some("b")), ("10.0.0.2", Some("c"))]);
         let entry = ServiceEntry::new(Arc::new(service), [one, two].iter());
-        let hosts: Vec<(&str, String)> = entry.endpoints.iter().map(|e| (&*e.host, e.ip.to_string())).collect();
-        assert_eq!(hosts, [("b", "10.0.0.1".into()), ("b", "10.0.0.2".into()), ("a", "fd00::1".into())]);
+        let hosts: Vec<(String, String)> =
+            entry.endpoints.iter().map(|e| (e.host().to_string(), e.ip.to_string())).collect();
+        let expected = [("b", "10.0.0.1"), ("b", "10.0.0.2"), ("a", "fd00::1")];
+        assert_eq!(hosts, expected.map(|(h, ip)| (h.to_string(), ip.to_string())));
         assert_eq!(entry.endpoints_named("b").count(), 2);
         assert_eq!(entry.endpoints_named("c").count(), 0, "10.0.0.2 came first from the slice naming it b");
         let ipv4: Vec<IpAddr> = entry.family(false).iter().map(|e| e.ip).collect();
         assert_eq!(ipv4, [IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2])]);
         assert_eq!(entry.family(true).len(), 1);
         let http = entry.srv_sets("tcp", Some("http"));
-        let targets: Vec<(&str, u16)> = http[0].targets.iter().map(|t| (entry.target_host(t), t.port)).collect();
-        assert_eq!(targets, [("a", 8080), ("b", 8080), ("b", 9090)]);
+        let targets: Vec<(String, u16)> =
+            http[0].targets.iter().map(|t| (entry.target_host(t).to_string(), t.port)).collect();
+        assert_eq!(targets, [("a", 8080), ("b", 8080), ("b", 9090)].map(|(h, p)| (h.to_string(), p)));
         assert_eq!(entry.srv_sets("udp", None).len(), 1);
         assert!(entry.srv_sets("udp", Some("http")).is_empty());
         assert!(entry.srv_sets("sctp", None).is_empty());
+    }
+
+    #[test]
+    fn endpoints_without_a_hostname_are_found_by_their_dashed_ip() {
+        let service = Service {
+            namespace: "ns".into(),
+            name: "svc".into(),
+            kind: ServiceKind::Headless,
+            ports: Vec::new(),
+            publish_not_ready: false,
+        };
+        let endpoints =
+            [("10.0.0.1", None), ("10.0.0.2", Some("10-0-0-1")), ("fd00::1", None), ("10.0.0.3", Some("x"))];
+        let entry = ServiceEntry::new(Arc::new(service), [slice(&[], &endpoints)].iter());
+        let named = |host: &str| entry.endpoints_named(host).map(|e| e.ip.to_string()).collect::<Vec<_>>();
+        assert_eq!(named("10-0-0-1"), ["10.0.0.2", "10.0.0.1"], "the hostname first, then the dashed IP");
+        assert_eq!(named("fd00--1"), ["fd00::1"]);
+        assert_eq!(named("10-0-0-2"), Vec::<String>::new(), "an endpoint with a hostname has no dashed name");
+        assert_eq!(named("10-0-0-3"), Vec::<String>::new());
+        assert_eq!(named("fd00-0--1"), Vec::<String>::new(), "only the canonical spelling names it");
+        assert_eq!(named("x"), ["10.0.0.3"]);
+        let hosts: Vec<String> = entry.endpoints.iter().map(|e| e.host().to_string()).collect();
+        assert_eq!(hosts, ["10-0-0-1", "10-0-0-1", "x", "fd00--1"]);
     }
 
     #[test]
