@@ -398,6 +398,10 @@ struct Published<'a> {
     zones: Vec<Box<str>>,
 }
 
+/// A published address before its position is known: hostname, the ports of its first slice,
+/// zone.
+type Served<'a> = (Option<Arc<str>>, &'a [NamedPort], u16);
+
 fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>) -> Published<'a> {
     if matches!(svc.kind, ServiceKind::ExternalName(_)) {
         return Published::default();
@@ -405,7 +409,7 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
     let headless = svc.kind == ServiceKind::Headless;
     let mut zones: Vec<Box<str>> = Vec::new();
     // First the addresses, each with the ports and zone of the first slice that has it...
-    let mut served: BTreeMap<IpAddr, (Option<Arc<str>>, &'a [NamedPort], u16)> = BTreeMap::new();
+    let mut served: BTreeMap<IpAddr, Served<'a>> = BTreeMap::new();
     for slice in slices {
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
             let ip = endpoint.address;
