@@ -138,7 +138,7 @@ pub(super) fn resolve<'s>(zone: &ZoneSettings, snapshot: &'s Snapshot, name: &Cl
         // cluster: no records of its own (multicluster spec §2.3.4, §2.4.4).
         N::Endpoint { namespace, service, host: cluster } if zone.multicluster => {
             let entry = exposed(zone, snapshot.service(namespace, service)?)?;
-            exists(entry.endpoints.iter().any(|e| e.host().rsplit_once('.').is_some_and(|(_, c)| c == cluster)))
+            exists(entry.endpoints.iter().any(|e| entry.host(e).rsplit_once('.').is_some_and(|(_, c)| c == cluster)))
         }
         N::Endpoint { namespace, service, host } => endpoint_node(zone, snapshot, namespace, service, host),
         N::ClusterEndpoint { namespace, service, host, cluster } if zone.multicluster => {
@@ -440,7 +440,7 @@ fn srv_records(
                 sink.srv(Some(&entry.target_host(target)), weight, target.port, ttl);
                 hosts.push((target.endpoint, position as u32));
             }
-            let host = |endpoint: u32| entry.endpoints[endpoint as usize].host();
+            let host = |endpoint: u32| entry.host(&entry.endpoints[endpoint as usize]);
             hosts.sort_unstable_by(|a, b| (*host(a.0)).cmp(&*host(b.0)).then(a.1.cmp(&b.1)));
             hosts.dedup_by(|later, first| *host(later.0) == *host(first.0));
             let mut written = 0;

@@ -397,7 +397,7 @@ fn update_reverse(reverse: &mut ReverseIndex, key: &Key, entry: &ServiceEntry, a
     if let ServiceKind::ClusterIp(ips) = &entry.service.kind {
         targets.extend(ips.iter().map(|ip| (*ip, ReverseTarget::service(service.clone()))));
     }
-    targets.extend(entry.endpoints.iter().map(|e| (e.ip, ReverseTarget::endpoint(service.clone(), e))));
+    targets.extend(entry.endpoints.iter().map(|e| (e.ip, ReverseTarget::endpoint(service.clone(), entry.hostname(e)))));
     for (ip, target) in targets {
         let mut list: Vec<ReverseTarget> = reverse.get(ip).to_vec();
         if add {

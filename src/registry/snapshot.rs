@@ -13,21 +13,23 @@ use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedEndpoint {
     pub ip: IpAddr,
-    /// The first label of the endpoint's own name: its hostname (shared with the object it
-    /// came from), or `None` for its dashed IP, written out when a query needs it: most
-    /// endpoints have no hostname, and a string each would cost more than the endpoint.
-    pub hostname: Option<Arc<str>>,
+    /// The first label of the endpoint's own name: its hostname, an index into
+    /// [`ServiceEntry::hostnames`], or [`NO_HOSTNAME`] for its dashed IP, written out when a
+    /// query needs it. Most endpoints have no hostname: a string each would cost more than the
+    /// endpoint, and an index instead of a pointer keeps the endpoint at 24 bytes.
+    hostname: u32,
     /// Its topology zone: an index into [`ServiceEntry::zones`], 1-based; 0 means none.
     pub zone: u16,
 }
 
-impl ServedEndpoint {
-    /// The first label of the endpoint's own name.
-    pub fn host(&self) -> HostLabel<'_> {
-        match &self.hostname {
-            Some(name) => HostLabel::Named(name),
-            None => HostLabel::Dashed(DashedIp::new(self.ip)),
-        }
+/// [`ServedEndpoint::hostname`] of an endpoint named by its dashed IP.
+const NO_HOSTNAME: u32 = u32::MAX;
+
+/// The first label of `endpoint`'s own name, its hostname taken from `hostnames`.
+fn host_label<'a>(endpoint: &ServedEndpoint, hostnames: &'a [Arc<str>]) -> HostLabel<'a> {
+    match hostnames.get(endpoint.hostname as usize) {
+        Some(name) => HostLabel::Named(name),
+        None => HostLabel::Dashed(DashedIp::new(endpoint.ip)),
     }
 }
 
@@ -118,6 +120,8 @@ pub struct ServiceEntry {
     pub endpoints: Vec<ServedEndpoint>,
     /// Where the IPv6 addresses start in `endpoints`.
     ipv6_start: usize,
+    /// The hostnames of the endpoints that have one (shared with the objects they came from).
+    hostnames: Box<[Arc<str>]>,
     /// Indices into `endpoints` that have a hostname, ordered by it and then by IP: the
     /// endpoints of one name are adjacent and found by binary search.
     by_host: Box<[u32]>,
@@ -134,14 +138,15 @@ pub struct ServiceEntry {
 impl ServiceEntry {
     /// The entry of `service`, whose published endpoints (DNS spec §2.4) come from `slices`.
     pub fn new<'a>(service: Arc<Service>, slices: impl Iterator<Item = &'a EndpointSlice>) -> ServiceEntry {
-        let Published { endpoints, targets: ports, zones } = published(&service, slices);
+        let Published { endpoints, hostnames, targets: ports, zones } = published(&service, slices);
         let ipv6_start = endpoints.partition_point(|e| e.ip.is_ipv4());
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
-        let named = (0..endpoints.len()).filter(|&i| endpoints[i].hostname.is_some());
+        let named = (0..endpoints.len()).filter(|&i| endpoints[i].hostname != NO_HOSTNAME);
         let mut by_host: Vec<u32> = named.map(index).collect();
-        by_host.sort_by(|a, b| endpoints[*a as usize].hostname.cmp(&endpoints[*b as usize].hostname));
+        let hostname = |i: &u32| &hostnames[endpoints[*i as usize].hostname as usize];
+        by_host.sort_by(|a, b| hostname(a).cmp(hostname(b)));
         let order = |a: &SrvTarget, b: &SrvTarget| {
-            let host = |t: &SrvTarget| endpoints[t.endpoint as usize].host();
+            let host = |t: &SrvTarget| host_label(&endpoints[t.endpoint as usize], &hostnames);
             (*host(a)).cmp(&*host(b)).then(a.port.cmp(&b.port))
         };
         let srv = ports.into_iter().map(|((protocol, name), mut targets)| {
@@ -157,7 +162,8 @@ impl ServiceEntry {
             all_srv.dedup_by(|a, b| order(a, b).is_eq());
         }
         let by_host = by_host.into();
-        ServiceEntry { service, endpoints, ipv6_start, by_host, srv, all_srv: all_srv.into(), zones: zones.into() }
+        let (all_srv, zones, hostnames) = (all_srv.into(), zones.into(), hostnames.into());
+        ServiceEntry { service, endpoints, ipv6_start, hostnames, by_host, srv, all_srv, zones }
     }
 
     pub fn is_headless(&self) -> bool {
@@ -172,7 +178,7 @@ impl ServiceEntry {
     /// The published endpoints named `host`: those with that hostname, ordered by IP, then the
     /// one without a hostname whose dashed IP it is.
     pub fn endpoints_named<'s>(&'s self, host: &str) -> impl Iterator<Item = &'s ServedEndpoint> + Clone {
-        let hostname = |i: &u32| self.endpoints[*i as usize].hostname.as_deref().unwrap_or("");
+        let hostname = |i: &u32| self.hostname(&self.endpoints[*i as usize]).map_or("", |h| &**h);
         let start = self.by_host.partition_point(|i| hostname(i) < host);
         let rest = &self.by_host[start..];
         let end = rest.partition_point(|i| hostname(i) == host);
@@ -180,7 +186,7 @@ impl ServiceEntry {
             .filter(|ip| DashedIp::new(*ip).as_str() == host)
             .and_then(|ip| self.endpoints.binary_search_by(|e| e.ip.cmp(&ip)).ok())
             .map(|i| &self.endpoints[i])
-            .filter(|e| e.hostname.is_none());
+            .filter(|e| e.hostname == NO_HOSTNAME);
         rest[..end].iter().map(move |i| &self.endpoints[*i as usize]).chain(dashed)
     }
 
@@ -194,7 +200,17 @@ impl ServiceEntry {
 
     /// The name of an SRV target.
     pub fn target_host(&self, target: &SrvTarget) -> HostLabel<'_> {
-        self.endpoints[target.endpoint as usize].host()
+        self.host(&self.endpoints[target.endpoint as usize])
+    }
+
+    /// The first label of one of this Service's endpoints' own name.
+    pub fn host(&self, endpoint: &ServedEndpoint) -> HostLabel<'_> {
+        host_label(endpoint, &self.hostnames)
+    }
+
+    /// The hostname of one of this Service's endpoints, if it has one.
+    pub fn hostname(&self, endpoint: &ServedEndpoint) -> Option<&Arc<str>> {
+        self.hostnames.get(endpoint.hostname as usize)
     }
 
     /// The number [`ServedEndpoint::zone`] has for the topology zone `zone` (lower-case), if
@@ -245,9 +261,10 @@ impl ReverseTarget {
         ReverseTarget { service, host: None }
     }
 
-    /// The PTR target of an endpoint: its own name below the Service's.
-    pub fn endpoint(service: Arc<ServiceName>, endpoint: &ServedEndpoint) -> ReverseTarget {
-        ReverseTarget { service, host: Some(endpoint.hostname.clone().unwrap_or_else(|| DASHED.clone())) }
+    /// The PTR target of an endpoint: its own name, its hostname or (`None`) its dashed IP,
+    /// below the Service's.
+    pub fn endpoint(service: Arc<ServiceName>, hostname: Option<&Arc<str>>) -> ReverseTarget {
+        ReverseTarget { service, host: Some(hostname.cloned().unwrap_or_else(|| DASHED.clone())) }
     }
 
     /// The label before the Service's name in the target of `ip`'s PTR record, if any.
@@ -394,6 +411,7 @@ type PortTargets<'a> = BTreeMap<(&'a str, &'a str), Vec<SrvTarget>>;
 #[derive(Default)]
 struct Published<'a> {
     endpoints: Vec<ServedEndpoint>,
+    hostnames: Vec<Arc<str>>,
     targets: PortTargets<'a>,
     zones: Vec<Box<str>>,
 }
@@ -423,14 +441,22 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
     // ...then, with their final positions known, the targets.
     let mut targets: PortTargets<'a> = BTreeMap::new();
     let mut endpoints = Vec::with_capacity(served.len());
+    let mut hostnames = Vec::new();
     for (index, (ip, (hostname, ports, zone))) in served.into_iter().enumerate() {
         let endpoint = u32::try_from(index).expect("fewer than 2^32 endpoints");
         for port in ports.iter().filter(|_| headless) {
             targets.entry((&port.protocol, &port.name)).or_default().push(SrvTarget { endpoint, port: port.port });
         }
+        let hostname = match hostname {
+            Some(name) => {
+                hostnames.push(name);
+                u32::try_from(hostnames.len() - 1).expect("fewer than 2^32 endpoints")
+            }
+            None => NO_HOSTNAME,
+        };
         endpoints.push(ServedEndpoint { ip, hostname, zone });
     }
-    Published { endpoints, targets, zones }
+    Published { endpoints, hostnames, targets, zones }
 }
 
 /// The 1-based number of `zone` in `zones`, added if new; 0 past 65,535 zones.
@@ -464,8 +490,8 @@ mod tests {
     /// lives in padding, so keeping zones costs nothing per endpoint.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn endpoints_stay_forty_bytes() {
-        assert_eq!(std::mem::size_of::<ServedEndpoint>(), 40);
+    fn endpoints_stay_small() {
+        assert_eq!(std::mem::size_of::<ServedEndpoint>(), 24);
         assert_eq!(std::mem::size_of::<super::super::object::Endpoint>(), 40);
     }
 
@@ -521,7 +547,7 @@ mod tests {
         let two = slice(&[("tcp", "http", 9090)], &[("10.0.0.1", Some("b")), ("10.0.0.2", Some("c"))]);
         let entry = ServiceEntry::new(Arc::new(service), [one, two].iter());
         let hosts: Vec<(String, String)> =
-            entry.endpoints.iter().map(|e| (e.host().to_string(), e.ip.to_string())).collect();
+            entry.endpoints.iter().map(|e| (entry.host(e).to_string(), e.ip.to_string())).collect();
         let expected = [("b", "10.0.0.1"), ("b", "10.0.0.2"), ("a", "fd00::1")];
         assert_eq!(hosts, expected.map(|(h, ip)| (h.to_string(), ip.to_string())));
         assert_eq!(entry.endpoints_named("b").count(), 2);
@@ -557,7 +583,7 @@ mod tests {
         assert_eq!(named("10-0-0-3"), Vec::<String>::new());
         assert_eq!(named("fd00-0--1"), Vec::<String>::new(), "only the canonical spelling names it");
         assert_eq!(named("x"), ["10.0.0.3"]);
-        let hosts: Vec<String> = entry.endpoints.iter().map(|e| e.host().to_string()).collect();
+        let hosts: Vec<String> = entry.endpoints.iter().map(|e| entry.host(e).to_string()).collect();
         assert_eq!(hosts, ["10-0-0-1", "10-0-0-1", "x", "fd00--1"]);
     }
 
