@@ -474,12 +474,26 @@ pub fn dashed_ip(ip: IpAddr) -> String {
     DashedIp::new(ip).as_str().to_string()
 }
 
-/// The inverse of [`dashed_ip`]; `None` when the label is not an address.
+/// The inverse of [`dashed_ip`]; `None` when the label is not an address. Without allocating:
+/// every query for an endpoint's name asks it.
 pub fn parse_dashed_ip(label: &str) -> Option<IpAddr> {
-    if label.bytes().filter(|b| *b == b'-').count() == 3 && !label.contains("--") {
-        return label.replace('-', ".").parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4);
+    if label.len() > DASHED_MAX || !label.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return None;
     }
-    label.replace('-', ":").parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)
+    let v4 = label.bytes().filter(|b| *b == b'-').count() == 3 && !label.contains("--");
+    let mut text = [0u8; DASHED_MAX];
+    for (to, byte) in text.iter_mut().zip(label.bytes()) {
+        *to = match (byte, v4) {
+            (b'-', true) => b'.',
+            (b'-', false) => b':',
+            _ => byte,
+        };
+    }
+    let text = std::str::from_utf8(&text[..label.len()]).ok()?;
+    match v4 {
+        true => text.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
+        false => text.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
+    }
 }
 
 #[cfg(test)]
