@@ -10,12 +10,12 @@
 # and `headless` (headless A 50%, SRV 20%, endpoint names 30%). Each figure is the median of
 # ROUNDS runs.
 #
-#   bench/cpu.sh [SECONDS] [ROUNDS] [UDP_RATE] [TCP_RATE]   # defaults: 5 s, 3, 40000, 30000
+#   bench/cpu.sh [SECONDS] [ROUNDS] [UDP_RATE] [TCP_RATE]   # defaults: 5 s, 5, 40000, 30000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${1:-5}
-rounds=${2:-3}
+rounds=${2:-5}
 udp_rate=${3:-40000}
 tcp_rate=${4:-30000}
 port_cdns=15371
