@@ -15,7 +15,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use super::cluster::{self, Node, Pick, Sink};
-use super::handler::{MAX_UDP_PAYLOAD, PLAIN_UDP_PAYLOAD};
+use super::handler::{advertised_payload, reply_size};
 use super::qname::{ClusterName, ReverseName, parse_cluster_name, parse_reverse_name};
 use super::zone::{self, ZoneSettings};
 use crate::registry::Snapshot;
@@ -163,11 +163,8 @@ pub(super) fn answer(
     udp: bool,
     out: &mut Vec<u8>,
 ) -> Option<Written> {
-    let edns = query.edns.map(|size| size.clamp(PLAIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD));
-    let limit = match udp {
-        true => usize::from(edns.unwrap_or(PLAIN_UDP_PAYLOAD)),
-        false => usize::from(u16::MAX),
-    };
+    let edns = query.edns.map(advertised_payload);
+    let limit = reply_size(udp, edns);
     out.clear();
     out.extend_from_slice(&[0; HEADER_LEN]);
     out.extend_from_slice(&query.packet[HEADER_LEN..query.question_end]);
@@ -230,17 +227,19 @@ impl Message<'_> {
     }
 
     fn address(&mut self, ip: IpAddr, ttl: u32) {
-        match ip {
+        let data_at = match ip {
             IpAddr::V4(v4) => {
-                self.record_start(RecordType::A, ttl);
+                let data_at = self.record_start(RecordType::A, ttl);
                 self.out.extend_from_slice(&v4.octets());
+                data_at
             }
             IpAddr::V6(v6) => {
-                self.record_start(RecordType::AAAA, ttl);
+                let data_at = self.record_start(RecordType::AAAA, ttl);
                 self.out.extend_from_slice(&v6.octets());
+                data_at
             }
-        }
-        self.record_end(self.out.len() - if ip.is_ipv4() { 4 } else { 16 });
+        };
+        self.record_end(data_at);
     }
 
     /// The zone's SOA in the authority section (RFC 2308 §3), owned by the apex, which is the
@@ -344,8 +343,8 @@ impl WireSink<'_, '_, '_> {
             self.message.out.push(host.len() as u8);
             self.message.out.extend_from_slice(host);
         }
-        let suffix = &self.query.lower[self.service_at..self.query.name_len];
-        self.message.out.extend_from_slice(suffix);
+        let query = self.query;
+        self.message.out.extend_from_slice(&query.name()[self.service_at..]);
         Some(at)
     }
 }

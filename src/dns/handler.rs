@@ -29,7 +29,7 @@ use crate::metrics::{Metrics, Transport, ZoneKind};
 /// The largest UDP payload we send or advertise (DNS Flag Day 2020: no IP fragmentation).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
 /// The limit for UDP clients without EDNS (RFC 1035 §4.2.1).
-pub const PLAIN_UDP_PAYLOAD: u16 = 512;
+const PLAIN_UDP_PAYLOAD: u16 = 512;
 
 #[derive(Clone)]
 pub struct DnsHandler {
@@ -403,20 +403,29 @@ fn encode(
 fn response_edns(request: &MessageRequest) -> Option<Edns> {
     request.edns.as_ref().map(|req| {
         let mut edns = Edns::new();
-        edns.set_max_payload(req.max_payload().clamp(PLAIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD));
+        edns.set_max_payload(advertised_payload(req.max_payload()));
         edns.set_version(0);
         edns
     })
 }
 
-/// The client's UDP size (512 without EDNS); over TCP a whole message.
-fn size_limit(protocol: Protocol, edns: Option<&Edns>) -> wire::Limit {
-    match protocol {
-        Protocol::Udp => {
-            wire::Limit { size: usize::from(edns.map_or(PLAIN_UDP_PAYLOAD, Edns::max_payload)), tc_when_partial: true }
-        }
-        _ => wire::Limit { size: usize::from(u16::MAX), tc_when_partial: false },
+/// The UDP size our OPT record advertises for a client that asked for `requested`.
+pub(super) fn advertised_payload(requested: u16) -> u16 {
+    requested.clamp(PLAIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+}
+
+/// The largest reply: over UDP the size our OPT record advertises (512 without EDNS), over
+/// TCP a whole message.
+pub(super) fn reply_size(udp: bool, advertised: Option<u16>) -> usize {
+    match udp {
+        true => usize::from(advertised.unwrap_or(PLAIN_UDP_PAYLOAD)),
+        false => usize::from(u16::MAX),
     }
+}
+
+fn size_limit(protocol: Protocol, edns: Option<&Edns>) -> wire::Limit {
+    let udp = protocol == Protocol::Udp;
+    wire::Limit { size: reply_size(udp, edns.map(Edns::max_payload)), tc_when_partial: udp }
 }
 
 #[cfg(test)]
