@@ -25,3 +25,34 @@ wait_ready() {
   done
   echo "server on port $1 did not come up" >&2; return 1
 }
+
+# Starts Knot DNS on CPU 0 (one worker per transport) on 127.0.0.1 port $1, serving the zone
+# files $work/<zone>.zone of the zones given after it, and waits until it answers $2. Its pid is
+# appended to `pids`.
+start_knot() {
+  local port=$1 probe=$2
+  shift 2
+  mkdir -p "$work/knot"
+  {
+    cat <<CONF
+server:
+    listen: 127.0.0.1@$port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    rundir: "$work/knot"
+database:
+    storage: "$work/knot"
+log:
+  - target: stderr
+    any: warning
+zone:
+CONF
+    for zone in "$@"; do
+      printf '  - domain: %s\n    file: "%s"\n' "$zone" "$work/$zone.zone"
+    done
+  } >"$work/knot.conf"
+  taskset -c 0 knotd -c "$work/knot.conf" &
+  pids+=($!)
+  wait_ready "$port" "$probe"
+}

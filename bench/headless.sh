@@ -54,26 +54,7 @@ wait_ready "$port_cdns" hl5-0.ns0.svc.cluster.local
 run_all "${pids[0]}" "$port_cdns" >"$work/cdns.txt"
 kill "${pids[0]}"
 
-mkdir -p "$work/knot"
-cat >"$work/knot.conf" <<CONF
-server:
-    listen: 127.0.0.1@$port_knot
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-    rundir: "$work/knot"
-database:
-    storage: "$work/knot"
-log:
-  - target: stderr
-    any: warning
-zone:
-  - domain: cluster.local
-    file: "$work/cluster.local.zone"
-CONF
-taskset -c 0 knotd -c "$work/knot.conf" &
-pids+=($!)
-wait_ready "$port_knot" hl5-0.ns0.svc.cluster.local
+start_knot "$port_knot" hl5-0.ns0.svc.cluster.local cluster.local
 run_all "${pids[1]}" "$port_knot" >"$work/knot.txt"
 
 echo "machine: $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"

@@ -43,28 +43,7 @@ qps_cdns=$(drive "$port_cdns")
 rss_cdns=$(awk '/VmHWM/ {print $2}' "/proc/${pids[0]}/status")
 kill "${pids[0]}"
 
-mkdir -p "$work/knot"
-cat >"$work/knot.conf" <<CONF
-server:
-    listen: 127.0.0.1@$port_knot
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-    rundir: "$work/knot"
-database:
-    storage: "$work/knot"
-log:
-  - target: stderr
-    any: warning
-zone:
-  - domain: cluster.local
-    file: "$work/cluster.local.zone"
-  - domain: in-addr.arpa
-    file: "$work/in-addr.arpa.zone"
-CONF
-taskset -c 0 knotd -c "$work/knot.conf" &
-pids+=($!)
-wait_ready "$port_knot" svc999.ns9.svc.cluster.local
+start_knot "$port_knot" svc999.ns9.svc.cluster.local cluster.local in-addr.arpa
 qps_knot=$(drive "$port_knot")
 
 echo "machine: $(nproc) CPUs, $(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')"
