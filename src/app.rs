@@ -47,11 +47,26 @@ pub struct Listener {
     pub tcp: TcpListener,
 }
 
+/// How the listen addresses are bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// UDP sockets (and worker threads) per address.
+    pub udp_workers: usize,
+    /// Let other processes bind the same ports (`--reuse-port`).
+    pub reuse_port: bool,
+}
+
 /// Binds UDP and TCP on every address. With port 0, the same free port is used for both.
-pub async fn bind(addresses: &[SocketAddr], udp_workers: usize) -> anyhow::Result<Vec<Listener>> {
+pub async fn bind(addresses: &[SocketAddr], binding: Binding) -> anyhow::Result<Vec<Listener>> {
+    if binding.reuse_port && tcp_migrate_req() == Some(false) {
+        warn!(
+            "--reuse-port: TCP connections not yet accepted when this instance stops are reset, not handed to \
+             the instance that stays; set the sysctl net.ipv4.tcp_migrate_req=1 to hand them over"
+        );
+    }
     let mut listeners = Vec::new();
     for &address in addresses {
-        let listener = bind_one(address, udp_workers).await?;
+        let listener = bind_one(address, binding)?;
         info!("listening for UDP on {}", listener.udp[0].local_addr()?);
         info!("listening for TCP on {}", listener.tcp.local_addr()?);
         listeners.push(listener);
@@ -59,19 +74,27 @@ pub async fn bind(addresses: &[SocketAddr], udp_workers: usize) -> anyhow::Resul
     Ok(listeners)
 }
 
-async fn bind_one(address: SocketAddr, udp_workers: usize) -> anyhow::Result<Listener> {
+fn bind_one(address: SocketAddr, binding: Binding) -> anyhow::Result<Listener> {
     let attempts = if address.port() == 0 { PORT_PICK_ATTEMPTS } else { 1 };
     let mut last_error = None;
     for _ in 0..attempts {
-        let tcp = TcpListener::bind(address).await.with_context(|| format!("cannot listen for TCP on {address}"))?;
+        let tcp =
+            tcp::bind(address, binding.reuse_port).with_context(|| format!("cannot listen for TCP on {address}"))?;
         let chosen = tcp.local_addr()?;
-        let shared = udp_workers > 1;
-        match (0..udp_workers.max(1)).map(|_| udp::bind(chosen, shared)).collect::<std::io::Result<Vec<_>>>() {
+        let shared = binding.udp_workers > 1 || binding.reuse_port;
+        let udp = (0..binding.udp_workers.max(1)).map(|_| udp::bind(chosen, shared));
+        match udp.collect::<std::io::Result<Vec<_>>>() {
             Ok(udp) => return Ok(Listener { udp, tcp }),
             Err(e) => last_error = Some(anyhow::Error::new(e).context(format!("cannot listen for UDP on {chosen}"))),
         }
     }
     Err(last_error.expect("at least one attempt was made"))
+}
+
+/// `net.ipv4.tcp_migrate_req` of this network namespace, where the kernel has it.
+fn tcp_migrate_req() -> Option<bool> {
+    let value = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req").ok()?;
+    Some(value.trim() != "0")
 }
 
 /// Where the cluster's objects come from.

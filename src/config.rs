@@ -219,6 +219,13 @@ pub struct Cli {
     #[arg(long = "udp-workers", env = "CLUSTERDNS_UDP_WORKERS", value_name = "N", default_value_t = 0)]
     pub udp_workers: usize,
 
+    /// Share the listen ports with other processes of the same user (SO_REUSEPORT on UDP and
+    /// TCP), so that a new instance can start beside the one it replaces, as in a node-local
+    /// DaemonSet's surge update. The one that stops hands its traffic over without losing a
+    /// query (over TCP, connections not yet accepted move only with net.ipv4.tcp_migrate_req=1).
+    #[arg(long = "reuse-port", env = "CLUSTERDNS_REUSE_PORT")]
+    pub reuse_port: bool,
+
     /// Log lines as `text` or `json`.
     #[arg(long = "log-format", env = "CLUSTERDNS_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -526,6 +533,11 @@ impl Cli {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+    }
+
+    /// How the listen addresses are bound.
+    pub fn binding(&self) -> crate::app::Binding {
+        crate::app::Binding { udp_workers: self.udp_workers(), reuse_port: self.reuse_port }
     }
 
     /// The tracing filter: the user's level, with hickory's per-packet parse warnings (a client

@@ -61,7 +61,7 @@ fn main() {
         }
     };
     let result = runtime.block_on(async {
-        let listeners = app::bind(&loaded.cli.listen, loaded.cli.udp_workers()).await?;
+        let listeners = app::bind(&loaded.cli.listen, loaded.cli.binding()).await?;
         app::run(loaded, source, listeners, logs, signals).await
     });
     // The shutdown deadline has passed: work still running (a blocked thread, a query in

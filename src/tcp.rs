@@ -25,6 +25,24 @@ pub struct TcpSettings {
     pub idle_timeout: Duration,
 }
 
+/// Connections the kernel completes before we accept them (what `listen` is given).
+const BACKLOG: i32 = 1024;
+
+/// Binds a TCP listener (with `SO_REUSEADDR`, and `SO_REUSEPORT` when `shared`: other
+/// processes may listen on the same port). Must be called inside the tokio runtime.
+pub fn bind(address: SocketAddr, shared: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&address.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Accepts connections until `stop` turns true, then waits for open connections to finish
 /// the query they are on.
 pub async fn serve(listener: TcpListener, handler: DnsHandler, settings: TcpSettings, mut stop: watch::Receiver<bool>) {
@@ -71,6 +89,8 @@ fn log_refused(refused: Refused, peer: SocketAddr) {
 /// Replies gathered before they are written: enough to answer a burst of pipelined queries
 /// with one system call, bounded so that a client cannot make us hold much.
 const OUTPUT_BATCH: usize = 64 * 1024;
+/// At shutdown, how long an idle connection waits for a query already on its way.
+const LAST_QUERY_WAIT: Duration = Duration::from_millis(200);
 /// Bytes asked for per read: every query already waiting, usually.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -88,6 +108,7 @@ async fn connection(
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::new();
     let mut reply = Vec::new();
+    let mut stopping = false;
     // A whole query must arrive within the idle timeout of the last one answered.
     let mut deadline = tokio::time::Instant::now() + idle_timeout;
     loop {
@@ -120,10 +141,19 @@ async fn connection(
         }
         slot.idle();
         input.reserve(READ_CHUNK);
+        if stopping {
+            return;
+        }
         let read = tokio::select! {
             read = tokio::time::timeout_at(deadline, stream.read_buf(&mut input)) => read,
-            // Shutting down, or making room: the connection is between queries, so nothing is lost.
-            _ = stop.changed() => return,
+            // Shutting down: the connection is between queries. One accepted just before may
+            // not have sent its first query yet; what arrives within a moment is answered, then
+            // the connection closes.
+            _ = stop.changed() => {
+                stopping = true;
+                tokio::time::timeout(LAST_QUERY_WAIT, stream.read_buf(&mut input)).await
+            }
+            // Making room: the connection is between queries, so nothing is lost.
             () = slot.evicted() => {
                 debug!(%peer, "idle TCP connection closed to make room for a new client");
                 return;

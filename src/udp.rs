@@ -47,6 +47,22 @@ pub fn bind(address: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// Takes the socket out of its port's delivery and keeps what it has queued. A connected UDP
+/// socket receives only from its peer, and the kernel never picks a connected socket for a
+/// datagram addressed to the `SO_REUSEPORT` group. Connected to its own address, from which no
+/// client sends, it gets nothing new, so its queue can be drained to empty while the other
+/// sockets on the port take what arrives. Replies are still sent to each query's source.
+fn stop_receiving(socket: &UdpSocket) -> std::io::Result<()> {
+    let mut own = socket.local_addr()?;
+    if own.ip().is_unspecified() {
+        own.set_ip(match own {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    socket.connect(own)
+}
+
 /// One UDP worker: answers its socket on its own thread until `stop` is set. Queries that
 /// need an upstream are handed to `runtime` (counted in `in_flight` until replied), so they
 /// never hold up the others.
@@ -80,13 +96,22 @@ impl Worker {
                 }
             }
         }
-        // Queries that arrived before the stop are still answered, for a bounded time.
+        // Queries that arrived before the stop are still answered, for a bounded time. New
+        // ones go to another socket on the port (another instance's, with --reuse-port), or
+        // are refused at once (ICMP), rather than queued here and lost at the close.
+        if let Err(error) = stop_receiving(socket) {
+            warn!(%error, "cannot stop receiving UDP queries before the drain; those arriving during it may be lost");
+        }
         let drain_until = std::time::Instant::now() + DRAIN_FOR;
-        if socket.set_nonblocking(true).is_ok() {
-            while std::time::Instant::now() < drain_until
-                && let Ok(count) = batch.receive(socket)
-            {
-                self.answer(socket, &mut batch, count);
+        if socket.set_nonblocking(true).is_err() {
+            return;
+        }
+        while std::time::Instant::now() < drain_until {
+            match batch.receive(socket) {
+                Ok(count) => self.answer(socket, &mut batch, count),
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionRefused) => {}
+                // Empty (or broken): nothing more will arrive.
+                Err(_) => break,
             }
         }
     }
@@ -256,5 +281,41 @@ impl Batch {
             }
         }
         self.ready[..count].iter_mut().for_each(|r| *r = false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every datagram `socket` has queued, without waiting.
+    fn queued(socket: &UdpSocket) -> usize {
+        socket.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 64];
+        std::iter::from_fn(|| socket.recv_from(&mut buf).ok()).count()
+    }
+
+    #[test]
+    fn a_socket_that_stops_receiving_keeps_its_queue_and_gets_nothing_new() {
+        let leaving = bind("127.0.0.1:0".parse().unwrap(), true).unwrap();
+        let staying = bind(leaving.local_addr().unwrap(), true).unwrap();
+        let port = leaving.local_addr().unwrap();
+        // Many source ports, so that the kernel's choice by address and port reaches both.
+        let clients: Vec<UdpSocket> = (0..64).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+        let send_all = || clients.iter().for_each(|c| assert_eq!(c.send_to(b"query", port).unwrap(), 5));
+
+        send_all();
+        let queued_before = queued(&leaving);
+        send_all();
+        let waiting = {
+            // What is queued now must still be read after the socket stops receiving.
+            stop_receiving(&leaving).unwrap();
+            queued(&leaving)
+        };
+        assert!(queued_before > 0, "both sockets of the port receive before");
+        assert!(waiting > 0, "datagrams queued before the stop stay readable");
+        send_all();
+        assert_eq!(queued(&leaving), 0, "nothing new reaches a socket that stopped receiving");
+        assert_eq!(queued(&staying), 3 * clients.len() - queued_before - waiting, "the other socket gets the rest");
     }
 }

@@ -11,6 +11,7 @@ mod deploy;
 mod faulty_manifests;
 mod fixture;
 mod forward;
+mod handoff;
 mod harness;
 mod hostile;
 mod image;
