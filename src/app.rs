@@ -188,6 +188,9 @@ pub async fn run(
     if !cli.multicluster.is_empty() {
         writer.enable_clusterset();
     }
+    if let Some(node) = cli.node() {
+        writer.set_node(node);
+    }
     let forwarder = build_forwarder(&cli.live.forward, metrics.clone()).map(Arc::new);
     let live_forwarder = Arc::new(ArcSwapOption::new(forwarder.clone()));
     let readiness = Arc::new(Readiness::default());
@@ -233,6 +236,7 @@ pub async fn run(
                 no_endpoints: cli.no_endpoints,
                 namespace_labels: cli.namespace_labels.clone(),
                 multicluster: !cli.multicluster.is_empty(),
+                node: cli.node().map(String::from),
             };
             source::kube::start(client, options, writer, metrics.clone());
         }

@@ -24,6 +24,18 @@ pub enum PodMode {
     Verified,
 }
 
+/// How the headless answers of topology-aware Services treat the endpoints near this instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TopologyAnswers {
+    /// The endpoints on this node (else in its zone) first, then the others.
+    #[default]
+    First,
+    /// Only the endpoints on this node (else in its zone); all of them when none is.
+    Only,
+    /// Every endpoint in the usual rotation, as without --node-name.
+    Off,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "clusterdns",
@@ -120,6 +132,20 @@ pub struct Cli {
     /// the zone has none. Zones come from the EndpointSlices' `endpoints[].zone`.
     #[arg(long = "zonal", env = "CLUSTERDNS_ZONAL")]
     pub zonal: bool,
+
+    /// The node this instance runs on (node-local mode; in a DaemonSet, from the downward API's
+    /// `spec.nodeName`). Its zone is the Node's `topology.kubernetes.io/zone` label, watched
+    /// (needs get, list and watch on that Node). Headless Services whose
+    /// `spec.trafficDistribution` is PreferSameNode, PreferSameZone or PreferClose, or whose
+    /// EndpointSlices carry hints, then answer with the endpoints on this node, else in its
+    /// zone, first (see --topology).
+    #[arg(long = "node-name", env = "CLUSTERDNS_NODE_NAME", value_name = "NAME", value_parser = parse_node_name)]
+    pub node_name: Option<String>,
+
+    /// With --node-name: list the nearby endpoints of topology-aware headless Services `first`,
+    /// give `only` those (every endpoint when none is near), or `off`.
+    #[arg(long = "topology", env = "CLUSTERDNS_TOPOLOGY", value_name = "MODE", value_enum, default_value_t = TopologyAnswers::First)]
+    pub topology: TopologyAnswers,
 
     /// Requests per second to the Kubernetes API at most, on average (CoreDNS `apiserver_qps`);
     /// 0: no limit. Protects a large cluster's API server when every instance relists at once.
@@ -492,6 +518,19 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
+/// A node's name as Kubernetes validates it (a DNS subdomain), lower-cased.
+fn parse_node_name(s: &str) -> Result<String, String> {
+    let valid = !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if valid { Ok(s.to_ascii_lowercase()) } else { Err(format!("{s:?} is not a Kubernetes node name")) }
+}
+
 fn parse_log_level(s: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::builder()
         .parse(s)
@@ -502,8 +541,11 @@ fn parse_log_level(s: &str) -> Result<String, String> {
 impl Cli {
     /// What the sources read, from the options that change it.
     pub fn read_options(&self) -> crate::source::documents::ReadOptions {
-        let trim =
-            crate::registry::object::TrimOptions { endpoint_pod_names: self.endpoint_pod_names, zones: self.zonal };
+        let trim = crate::registry::object::TrimOptions {
+            endpoint_pod_names: self.endpoint_pod_names,
+            zones: self.zonal,
+            topology: self.node().is_some(),
+        };
         let namespaces = self
             .namespace_labels
             .as_deref()
@@ -533,6 +575,12 @@ impl Cli {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+    }
+
+    /// The node whose nearby endpoints headless answers prefer: `--node-name`, unless
+    /// `--topology off`.
+    pub fn node(&self) -> Option<&str> {
+        self.node_name.as_deref().filter(|_| self.topology != TopologyAnswers::Off)
     }
 
     /// How the listen addresses are bound.

@@ -9,10 +9,10 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use super::answer::Answer;
 use super::qname::{ClusterName, parse_cluster_name};
 use super::zone::{ZoneKind, ZoneSettings};
-use crate::config::PodMode;
+use crate::config::{PodMode, TopologyAnswers};
 use crate::registry::Snapshot;
 use crate::registry::object::ServiceKind;
-use crate::registry::snapshot::{ServiceEntry, SrvTarget};
+use crate::registry::snapshot::{Near, ServiceEntry, SrvTarget};
 
 /// Schema version of the Kubernetes DNS specification we implement (spec §2.2).
 const SPEC_VERSION: &str = "1.1.0";
@@ -353,7 +353,15 @@ pub(super) fn records(
             left_out
         }
         (Node::Headless(entry), RecordType::A | RecordType::AAAA) => {
-            let (chosen, left_out) = window(entry.family(qtype == RecordType::AAAA).iter(), pick.rotation);
+            let ipv6 = qtype == RecordType::AAAA;
+            let near = match snapshot.here() {
+                Some(here) if zone.topology != TopologyAnswers::Off => entry.near(ipv6, here),
+                _ => Near::default(),
+            };
+            if !near.is_empty() {
+                return near_first(entry, ipv6, near, zone.topology == TopologyAnswers::Only, pick, sink);
+            }
+            let (chosen, left_out) = window(entry.family(ipv6).iter(), pick.rotation);
             chosen.for_each(|e| sink.address(e.ip, pick.headless_ttl));
             left_out
         }
@@ -377,6 +385,20 @@ pub(super) fn records(
         }
         _ => 0,
     }
+}
+
+/// A headless answer with the endpoints near the client first (`only`: alone). Each group
+/// rotates on its own, so clients that take the first address stay near and still spread.
+fn near_first(entry: &ServiceEntry, ipv6: bool, near: Near<'_>, only: bool, pick: Pick, sink: &mut impl Sink) -> usize {
+    let offset = if ipv6 { entry.ipv6_start() } else { 0 };
+    let family = entry.family(ipv6);
+    let near_ones = near.iter().map(|i| &entry.endpoints[i as usize]);
+    let is_near = move |i: usize| near.contains(u32::try_from(i + offset).expect("fewer than 2^32 endpoints"));
+    let others = family.iter().enumerate().filter(move |(i, _)| !only && !is_near(*i)).map(|(_, e)| e);
+    let ((first, _), (then, _)) = (window(near_ones, pick.rotation), window(others, pick.rotation));
+    first.chain(then).take(MAX_SECTION_RECORDS).for_each(|e| sink.address(e.ip, pick.headless_ttl));
+    let total = if only { near.len() } else { family.len() };
+    total.saturating_sub(MAX_SECTION_RECORDS)
 }
 
 fn is_family(ip: &IpAddr, qtype: RecordType) -> bool {

@@ -29,6 +29,8 @@ pub struct ZoneSettings {
     pub ignore_empty_service: bool,
     /// Topology-pinned names (`<zone>.pin|prefer._zone.<svc>...`) of headless Services exist.
     pub zonal: bool,
+    /// How headless answers treat the endpoints near this instance (`--topology`).
+    pub topology: crate::config::TopologyAnswers,
     /// A clusterset zone: Multi-Cluster Services (ServiceImports) answer here, not Services.
     pub multicluster: bool,
     pub pods: PodMode,
@@ -65,6 +67,7 @@ impl ZoneSettings {
             ttl_jitter: 0,
             ignore_empty_service: false,
             zonal: false,
+            topology: crate::config::TopologyAnswers::Off,
             multicluster: false,
             pods,
             in_addr: LowerName::new(&Name::from_ascii("in-addr.arpa.").expect("static name")),
@@ -80,6 +83,7 @@ impl ZoneSettings {
             ttl_jitter: live.ttl_jitter,
             ignore_empty_service: live.ignore_empty_service,
             zonal: running.zonal,
+            topology: running.topology,
             ..ZoneSettings::new(zone.clone(), live.ttl, live.pods)
         };
         let (first, rest) = running.zones.split_first().expect("at least one cluster zone");

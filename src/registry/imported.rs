@@ -34,7 +34,8 @@ pub fn service_import(import: &mcs::ServiceImport) -> Result<Trimmed<Service>, O
         named_port("spec.ports[].port", p.name.as_ref(), p.protocol.as_ref(), p.port)
     });
     let ports = sorted_ports(ports);
-    Ok(Trimmed { object: Service { namespace, name, kind, ports, publish_not_ready: false }, skipped })
+    let service = Service { namespace, name, kind, ports, publish_not_ready: false, traffic_distribution: None };
+    Ok(Trimmed { object: service, skipped })
 }
 
 /// The endpoints of an imported EndpointSlice, each named `<hostname>.<clusterid>` (the dashed

@@ -79,6 +79,11 @@ impl RegistryWriter {
         self.model.enable_clusterset();
     }
 
+    /// This instance runs on `node` (`--node-name`). Call before anything is published.
+    pub fn set_node(&mut self, node: &str) {
+        self.model.set_node(node);
+    }
+
     /// The model, to change before the next [`Self::publish`].
     pub fn model(&mut self) -> &mut Model {
         &mut self.model

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use super::object::{ClusterObjects, EndpointSlice, Pod, Service, ServiceKind};
+use super::object::{ClusterObjects, EndpointSlice, Place, Pod, Service, ServiceKind};
 use super::snapshot::{NamespaceEntry, ReverseIndex, ReverseTarget, ServiceEntry, ServiceName, Snapshot};
 
 /// `(namespace, name)`; Namespaces themselves use an empty namespace.
@@ -25,6 +25,8 @@ pub enum Kind {
     ServiceImport,
     /// An EndpointSlice of a ServiceImport.
     ImportedSlice,
+    /// The Node this instance runs on (`--node-name`), for its zone.
+    Node,
 }
 
 /// A trimmed object of any kind.
@@ -36,6 +38,7 @@ pub enum Object {
     Pod(Pod),
     ServiceImport(Service),
     ImportedSlice(EndpointSlice),
+    Node(Place),
 }
 
 impl Object {
@@ -47,6 +50,7 @@ impl Object {
             Object::Pod(_) => Kind::Pod,
             Object::ServiceImport(_) => Kind::ServiceImport,
             Object::ImportedSlice(_) => Kind::ImportedSlice,
+            Object::Node(_) => Kind::Node,
         }
     }
 
@@ -56,6 +60,7 @@ impl Object {
             Object::EndpointSlice(s) | Object::ImportedSlice(s) => (s.namespace.clone(), s.name.clone()),
             Object::Namespace(n) => (String::new(), n.clone()),
             Object::Pod(p) => (p.namespace.clone(), p.name.clone()),
+            Object::Node(place) => (String::new(), place.node.clone()),
         }
     }
 }
@@ -82,13 +87,37 @@ pub struct Model {
     /// The ServiceImports and their slices, as Services and slices of their own model, which
     /// publishes the clusterset zone's snapshot (`None`: Multi-Cluster Services are off).
     clusterset: Option<Box<Model>>,
+    /// Where this instance runs (`None` without `--node-name`).
+    here: Option<Arc<Place>>,
+    here_dirty: bool,
 }
 
 impl Model {
     /// Whether anything changed since the last publication.
     pub fn is_dirty(&self) -> bool {
         !(self.dirty_services.is_empty() && self.dirty_namespaces.is_empty() && self.dirty_pod_ips.is_empty())
+            || self.here_dirty
             || self.clusterset.as_ref().is_some_and(|c| c.is_dirty())
+    }
+
+    /// This instance runs on `node`, in no known zone until its Node object says.
+    pub fn set_node(&mut self, node: &str) {
+        self.set_place(Place { node: node.to_ascii_lowercase(), zone: None });
+    }
+
+    /// Where this instance runs; returns whether that changed.
+    fn set_place(&mut self, place: Place) -> bool {
+        if self.here.as_deref() == Some(&place) {
+            return false;
+        }
+        self.here = Some(Arc::new(place));
+        self.here_dirty = true;
+        true
+    }
+
+    /// Whether `key` names this instance's Node.
+    fn is_here(&self, node: &str) -> bool {
+        self.here.as_ref().is_some_and(|here| here.node == node)
     }
 
     pub fn restrict_namespaces(&mut self) {
@@ -163,6 +192,8 @@ impl Model {
                 }
                 self.namespace_changed(&name);
             }
+            // Only the Node this instance runs on is watched; any other is not ours.
+            Object::Node(place) => return self.is_here(&place.node) && self.set_place(place),
             Object::Pod(pod) => {
                 let key = (pod.namespace.clone(), pod.name.clone());
                 if self.pods.get(&key) == Some(&pod) {
@@ -209,6 +240,8 @@ impl Model {
                 self.count_pod_ips(&old, -1);
                 self.leave_namespace(&key.0);
             }
+            // Without its Node object, this instance's zone is unknown; its node is still its own.
+            Kind::Node => return self.is_here(&key.1) && self.set_place(Place { node: key.1.clone(), zone: None }),
         }
         true
     }
@@ -227,6 +260,7 @@ impl Model {
             Object::ImportedSlice(slice) => {
                 self.clusterset.as_ref().is_some_and(|c| c.holds(&Object::EndpointSlice(slice.clone())))
             }
+            Object::Node(place) => self.here.as_deref() == Some(place),
         }
     }
 
@@ -262,6 +296,8 @@ impl Model {
                 Kind::Pod => objects.pods.iter().cloned().map(Object::Pod).collect(),
                 Kind::ServiceImport => objects.imports.iter().cloned().map(Object::ServiceImport).collect(),
                 Kind::ImportedSlice => objects.imported_slices.iter().cloned().map(Object::ImportedSlice).collect(),
+                // Manifests carry no Node: the one this instance runs on comes from its watch.
+                Kind::Node => Vec::new(),
             }
         };
         let mut changed = false;
@@ -282,6 +318,10 @@ impl Model {
             Kind::EndpointSlice => Box::new(self.slices.keys().cloned()),
             Kind::Namespace => Box::new(self.namespaces.iter().map(|n| (String::new(), n.clone()))),
             Kind::Pod => Box::new(self.pods.keys().cloned()),
+            // The Node counts as held once its object has given a zone.
+            Kind::Node => Box::new(
+                self.here.iter().filter(|here| here.zone.is_some()).map(|here| (String::new(), here.node.clone())),
+            ),
             Kind::ServiceImport | Kind::ImportedSlice => match &self.clusterset {
                 Some(clusterset) if kind == Kind::ServiceImport => clusterset.keys(Kind::Service),
                 Some(clusterset) => clusterset.keys(Kind::EndpointSlice),
@@ -348,6 +388,9 @@ impl Model {
     /// are the caller's.
     pub fn publish(&mut self, previous: &Snapshot) -> Snapshot {
         let mut next = previous.clone();
+        if std::mem::take(&mut self.here_dirty) {
+            next.here = self.here.clone();
+        }
         let dirty_namespaces = std::mem::take(&mut self.dirty_namespaces);
         for ns in &dirty_namespaces {
             if self.namespace_exists(ns) && !next.namespaces.contains_key(ns) {
@@ -441,7 +484,14 @@ mod tests {
             _ => ServiceKind::ExternalName(Box::new(hickory_proto::rr::Name::from_ascii("example.com.").unwrap())),
         };
         let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 80 }];
-        Service { namespace: ns.into(), name: name.into(), kind, ports, publish_not_ready: variant.is_multiple_of(5) }
+        Service {
+            namespace: ns.into(),
+            name: name.into(),
+            kind,
+            ports,
+            publish_not_ready: variant.is_multiple_of(5),
+            traffic_distribution: None,
+        }
     }
 
     fn slice(ns: &str, name: &str, service: &str, variant: u32) -> EndpointSlice {
@@ -451,6 +501,7 @@ mod tests {
                 hostname: i.is_multiple_of(2).then(|| format!("pod-{i}").into()),
                 ready: !(variant + i).is_multiple_of(3),
                 zone: 0,
+                place: 0,
             })
             .collect();
         let ports = vec![NamedPort { name: "http".into(), protocol: "tcp".into(), port: 8080 }];
@@ -461,6 +512,7 @@ mod tests {
             endpoints,
             ports,
             zones: Vec::new(),
+            places: Vec::new(),
         }
     }
 
@@ -529,6 +581,7 @@ mod tests {
                 Object::Pod(p) => objects.pods.push(p),
                 Object::ServiceImport(s) => objects.imports.push(s),
                 Object::ImportedSlice(s) => objects.imported_slices.push(s),
+                Object::Node(_) => unreachable!("the random objects hold no Node"),
             }
         }
         let mut whole = Model::default();

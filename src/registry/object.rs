@@ -72,6 +72,29 @@ pub struct Service {
     pub ports: Vec<NamedPort>,
     /// Publish every endpoint, ready or not.
     pub publish_not_ready: bool,
+    /// `spec.trafficDistribution`: where the Service's traffic should stay, when it says.
+    pub traffic_distribution: Option<Prefer>,
+}
+
+/// A `spec.trafficDistribution` that keeps traffic close to its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefer {
+    /// `PreferSameZone`, or `PreferClose` (its former name).
+    SameZone,
+    /// `PreferSameNode`.
+    SameNode,
+}
+
+impl Prefer {
+    /// The value of `spec.trafficDistribution`; `None` for values that ask for nothing known
+    /// (kube-proxy ignores them too).
+    pub fn parse(value: &str) -> Option<Prefer> {
+        match value {
+            "PreferSameZone" | "PreferClose" => Some(Prefer::SameZone),
+            "PreferSameNode" => Some(Prefer::SameNode),
+            _ => None,
+        }
+    }
 }
 
 impl Service {
@@ -100,6 +123,24 @@ pub struct Endpoint {
     /// into its slice's `zones`, 1-based; 0 means none. An index, not a string, so that
     /// keeping zones costs no memory per endpoint (it fits the struct's padding).
     pub zone: u16,
+    /// Where the endpoint serves, when kept ([`TrimOptions::topology`]): an index into its
+    /// slice's `places`, 1-based; 0 means nothing is known.
+    pub place: u16,
+}
+
+/// Where one endpoint runs and whom it serves, for answers that prefer the client's node or
+/// zone: its `nodeName`, and its `hints` (`forNodes`, `forZones`), names lower-cased.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointPlace {
+    pub node: Option<Box<str>>,
+    pub for_nodes: Box<[Box<str>]>,
+    pub for_zones: Box<[Box<str>]>,
+}
+
+impl EndpointPlace {
+    pub fn has_hints(&self) -> bool {
+        !(self.for_nodes.is_empty() && self.for_zones.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +153,8 @@ pub struct EndpointSlice {
     pub ports: Vec<NamedPort>,
     /// The distinct topology zones of the endpoints, lower-cased (empty unless zones are kept).
     pub zones: Vec<Box<str>>,
+    /// Where the endpoints serve (empty unless topology is kept).
+    pub places: Vec<EndpointPlace>,
 }
 
 impl EndpointSlice {
@@ -119,6 +162,32 @@ impl EndpointSlice {
     pub fn zone_of(&self, endpoint: &Endpoint) -> Option<&str> {
         let index = usize::from(endpoint.zone).checked_sub(1)?;
         self.zones.get(index).map(|zone| &**zone)
+    }
+
+    /// Where `endpoint` serves, if known.
+    pub fn place_of(&self, endpoint: &Endpoint) -> Option<&EndpointPlace> {
+        let index = usize::from(endpoint.place).checked_sub(1)?;
+        self.places.get(index)
+    }
+}
+
+/// Where this instance runs: its node (`--node-name`) and that Node's topology zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub node: String,
+    /// The Node's `topology.kubernetes.io/zone` label, lower-cased.
+    pub zone: Option<String>,
+}
+
+/// The label that names a Node's topology zone.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+impl Place {
+    /// The place a Node object describes.
+    pub fn from_node(node: &core::Node) -> Result<Place, ObjectError> {
+        let name = name_of(&node.metadata)?;
+        let zone = label_of(&node.metadata, ZONE_LABEL).map(|zone| zone.to_ascii_lowercase());
+        Ok(Place { node: name.to_ascii_lowercase(), zone })
     }
 }
 
@@ -161,6 +230,9 @@ pub struct TrimOptions {
     pub endpoint_pod_names: bool,
     /// Endpoints keep their topology zone (`endpoints[].zone`), for zone-pinned names.
     pub zones: bool,
+    /// Endpoints keep their zone, node and hints, for answers that prefer the client's node or
+    /// zone (`--node-name`).
+    pub topology: bool,
 }
 
 /// A converted object, and the parts of it that were left out because DNS cannot use them
@@ -302,7 +374,9 @@ impl Service {
         let ports = sorted_ports(ports);
         let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false)
             || is_true(svc.metadata.annotations.as_ref(), TOLERATE_UNREADY_ANNOTATION);
-        Ok(Trimmed { object: Service { namespace, name, kind, ports, publish_not_ready }, skipped })
+        let traffic_distribution = spec.traffic_distribution.as_deref().and_then(Prefer::parse);
+        let service = Service { namespace, name, kind, ports, publish_not_ready, traffic_distribution };
+        Ok(Trimmed { object: service, skipped })
     }
 }
 
@@ -365,9 +439,19 @@ impl EndpointSlice {
         };
         let mut skipped = Vec::new();
         let mut zones = Zones::default();
+        let mut places = Vec::new();
+        let keep_zones = options.zones || options.topology;
         let endpoints = each(&slice.endpoints, &mut skipped, |e| {
-            let zone = e.zone.as_deref().filter(|_| options.zones).map_or(0, |zone| zones.index(zone));
-            endpoint(e, family, options, zone)
+            let zone = e.zone.as_deref().filter(|_| keep_zones).map_or(0, |zone| zones.index(zone));
+            let place = match endpoint_place(e).filter(|_| options.topology) {
+                // Past 65,535 places an endpoint's place is unknown: it is answered as before.
+                Some(place) if places.len() < usize::from(u16::MAX) => {
+                    places.push(place);
+                    places.len() as u16
+                }
+                _ => 0,
+            };
+            endpoint(e, family, options, zone, place)
         });
         let endpoints = endpoints.into_iter().flatten().collect();
         let ports = slice.ports.iter().flatten().filter_map(|p| Some((p, p.port?)));
@@ -376,7 +460,7 @@ impl EndpointSlice {
         });
         let ports = ports.into_iter().flatten().collect();
         let zones = zones.0;
-        Ok(Trimmed { object: EndpointSlice { namespace, name, service, endpoints, ports, zones }, skipped })
+        Ok(Trimmed { object: EndpointSlice { namespace, name, service, endpoints, ports, zones, places }, skipped })
     }
 }
 
@@ -398,6 +482,7 @@ fn endpoint(
     family: &'static str,
     options: TrimOptions,
     zone: u16,
+    place: u16,
 ) -> Result<Vec<Endpoint>, ObjectError> {
     let ready = e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
     let hostname = e.hostname.as_ref().filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase());
@@ -411,9 +496,25 @@ fn endpoint(
         if address.is_ipv4() != (family == "IPv4") {
             return Err(ObjectError::WrongFamily { address, address_type: family });
         }
-        addresses.push(Endpoint { address, hostname: hostname.clone(), ready, zone });
+        addresses.push(Endpoint { address, hostname: hostname.clone(), ready, zone, place });
     }
     Ok(addresses)
+}
+
+/// Where an endpoint runs and whom its hints say it serves; `None` when it says nothing.
+fn endpoint_place(e: &discovery::Endpoint) -> Option<EndpointPlace> {
+    let lower = |name: &str| -> Box<str> { name.to_ascii_lowercase().into() };
+    let node = e.node_name.as_deref().filter(|n| !n.is_empty()).map(lower);
+    let hints = e.hints.as_ref();
+    let names = |names: Option<Vec<&str>>| -> Box<[Box<str>]> {
+        names.into_iter().flatten().filter(|n| !n.is_empty()).map(lower).collect()
+    };
+    let for_nodes =
+        names(hints.and_then(|h| h.for_nodes.as_ref()).map(|f| f.iter().map(|n| n.name.as_str()).collect()));
+    let for_zones =
+        names(hints.and_then(|h| h.for_zones.as_ref()).map(|f| f.iter().map(|z| z.name.as_str()).collect()));
+    let place = EndpointPlace { node, for_nodes, for_zones };
+    (place != EndpointPlace::default()).then_some(place)
 }
 
 /// The distinct zone names of one slice, each numbered from 1 in order of appearance.

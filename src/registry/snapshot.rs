@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
-use super::object::{ClusterObjects, EndpointSlice, NamedPort, Service, ServiceKind};
+use super::object::{ClusterObjects, EndpointPlace, EndpointSlice, NamedPort, Place, Prefer, Service, ServiceKind};
 
 /// One published address of a Service: its endpoint name and, for a headless Service, one of
 /// its A/AAAA answers.
@@ -133,12 +133,14 @@ pub struct ServiceEntry {
     all_srv: Box<[SrvTarget]>,
     /// The topology zones of the published endpoints, lower-cased (empty unless zones are kept).
     zones: Box<[Box<str>]>,
+    /// Headless Services that prefer nearby endpoints: which endpoints are near what.
+    topology: Option<Box<Topology>>,
 }
 
 impl ServiceEntry {
     /// The entry of `service`, whose published endpoints (DNS spec §2.4) come from `slices`.
     pub fn new<'a>(service: Arc<Service>, slices: impl Iterator<Item = &'a EndpointSlice>) -> ServiceEntry {
-        let Published { endpoints, hostnames, targets: ports, zones } = published(&service, slices);
+        let Published { endpoints, hostnames, targets: ports, zones, topology } = published(&service, slices);
         let ipv6_start = endpoints.partition_point(|e| e.ip.is_ipv4());
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
         let named = (0..endpoints.len()).filter(|&i| endpoints[i].hostname != NO_HOSTNAME);
@@ -163,7 +165,7 @@ impl ServiceEntry {
         }
         let by_host = by_host.into();
         let (all_srv, zones, hostnames) = (all_srv.into(), zones.into(), hostnames.into());
-        ServiceEntry { service, endpoints, ipv6_start, hostnames, by_host, srv, all_srv, zones }
+        ServiceEntry { service, endpoints, ipv6_start, hostnames, by_host, srv, all_srv, zones, topology }
     }
 
     pub fn is_headless(&self) -> bool {
@@ -173,6 +175,25 @@ impl ServiceEntry {
     /// The published IPv4 (`ipv6: false`) or IPv6 endpoints, ordered by IP.
     pub fn family(&self, ipv6: bool) -> &[ServedEndpoint] {
         if ipv6 { &self.endpoints[self.ipv6_start..] } else { &self.endpoints[..self.ipv6_start] }
+    }
+
+    /// The published IPv4 (`ipv6: false`) or IPv6 endpoints near `here`: those that serve its
+    /// node or, when none does, its zone. Empty when none is near, or the Service prefers
+    /// nothing.
+    pub fn near(&self, ipv6: bool, here: &Place) -> Near<'_> {
+        let Some(topology) = &self.topology else { return Near(&[]) };
+        let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
+        let range = if ipv6 { index(self.ipv6_start)..index(self.endpoints.len()) } else { 0..index(self.ipv6_start) };
+        let on_node = Topology::serving(&topology.nodes, &here.node, &range);
+        match &here.zone {
+            Some(zone) if on_node.is_empty() => Topology::serving(&topology.zones, zone, &range),
+            _ => on_node,
+        }
+    }
+
+    /// Where this Service's IPv6 endpoints start in [`Self::endpoints`].
+    pub fn ipv6_start(&self) -> usize {
+        self.ipv6_start
     }
 
     /// The published endpoints named `host`: those with that hostname, ordered by IP, then the
@@ -354,6 +375,8 @@ pub struct Snapshot {
     pub(super) reverse: ReverseIndex,
     /// The ServiceImports, answered in the clusterset zone (`None`: Multi-Cluster Services off).
     pub(super) clusterset: Option<Arc<Snapshot>>,
+    /// Where this instance runs (`--node-name`).
+    pub(super) here: Option<Arc<Place>>,
 }
 
 impl Snapshot {
@@ -365,6 +388,11 @@ impl Snapshot {
         snapshot.serial = serial;
         snapshot.synced = true;
         snapshot
+    }
+
+    /// Where this instance runs, when it knows (`--node-name`).
+    pub fn here(&self) -> Option<&Place> {
+        self.here.as_deref()
     }
 
     /// The view of the clusterset zone: ServiceImports as Services (empty when off).
@@ -414,11 +442,12 @@ struct Published<'a> {
     hostnames: Vec<Arc<str>>,
     targets: PortTargets<'a>,
     zones: Vec<Box<str>>,
+    topology: Option<Box<Topology>>,
 }
 
 /// A published address before its position is known: hostname, the ports of its first slice,
-/// zone.
-type Served<'a> = (Option<Arc<str>>, &'a [NamedPort], u16);
+/// zone, and where it serves.
+type Served<'a> = (Option<Arc<str>>, &'a [NamedPort], u16, Option<&'a EndpointPlace>);
 
 fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>) -> Published<'a> {
     if matches!(svc.kind, ServiceKind::ExternalName(_)) {
@@ -426,7 +455,7 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
     }
     let headless = svc.kind == ServiceKind::Headless;
     let mut zones: Vec<Box<str>> = Vec::new();
-    // First the addresses, each with the ports and zone of the first slice that has it...
+    // First the addresses, each with the ports, zone and place of the first slice that has it...
     let mut served: BTreeMap<IpAddr, Served<'a>> = BTreeMap::new();
     for slice in slices {
         for endpoint in slice.endpoints.iter().filter(|e| e.ready || svc.publish_not_ready) {
@@ -434,7 +463,7 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
             if let Entry::Vacant(vacant) = served.entry(ip) {
                 let hostname = endpoint.hostname.clone();
                 let zone = slice.zone_of(endpoint).map_or(0, |zone| zone_index(&mut zones, zone));
-                vacant.insert((hostname, &slice.ports, zone));
+                vacant.insert((hostname, &slice.ports, zone, slice.place_of(endpoint)));
             }
         }
     }
@@ -442,7 +471,8 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
     let mut targets: PortTargets<'a> = BTreeMap::new();
     let mut endpoints = Vec::with_capacity(served.len());
     let mut hostnames = Vec::new();
-    for (index, (ip, (hostname, ports, zone))) in served.into_iter().enumerate() {
+    let mut nearness = TopologyBuilder::new(if headless { svc.traffic_distribution } else { None });
+    for (index, (ip, (hostname, ports, zone, place))) in served.into_iter().enumerate() {
         let endpoint = u32::try_from(index).expect("fewer than 2^32 endpoints");
         for port in ports.iter().filter(|_| headless) {
             targets.entry((&port.protocol, &port.name)).or_default().push(SrvTarget { endpoint, port: port.port });
@@ -454,9 +484,100 @@ fn published<'a>(svc: &Service, slices: impl Iterator<Item = &'a EndpointSlice>)
             }
             None => NO_HOSTNAME,
         };
+        if headless {
+            let zone_name = usize::from(zone).checked_sub(1).map(|i| &*zones[i]);
+            nearness.add(endpoint, zone_name, place);
+        }
         endpoints.push(ServedEndpoint { ip, hostname, zone });
     }
-    Published { endpoints, hostnames, targets, zones }
+    Published { endpoints, hostnames, targets, zones, topology: nearness.build() }
+}
+
+/// Which published endpoints of a headless Service serve which node and zone, for answers that
+/// list the endpoints near the client first. Only Services that ask for it have one: those with
+/// a `trafficDistribution` of PreferSameNode, PreferSameZone or PreferClose, and those whose
+/// slices carry hints (the EndpointSlice controller's, for either of those or for
+/// topology-aware routing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// `(node, endpoint)`: an endpoint serves the nodes its `hints.forNodes` names or, without
+    /// them and with PreferSameNode, the node it runs on. Ordered, so the endpoints of one node
+    /// are adjacent and in IP order.
+    nodes: Box<[(Box<str>, u32)]>,
+    /// `(zone, endpoint)`: the zones its `hints.forZones` names or, without them and with any
+    /// preference, the zone it runs in. Ordered likewise.
+    zones: Box<[(Box<str>, u32)]>,
+}
+
+/// The endpoints of one family near a client: indices into [`ServiceEntry::endpoints`], ordered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Near<'a>(&'a [(Box<str>, u32)]);
+
+impl<'a> Near<'a> {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, endpoint: u32) -> bool {
+        self.0.binary_search_by_key(&endpoint, |(_, i)| *i).is_ok()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = u32> + Clone + 'a {
+        self.0.iter().map(|(_, i)| *i)
+    }
+}
+
+impl Topology {
+    /// The endpoints in `range` (one family's indices) that serve `name`.
+    fn serving<'a>(pairs: &'a [(Box<str>, u32)], name: &str, range: &std::ops::Range<u32>) -> Near<'a> {
+        let start = pairs.partition_point(|(n, i)| (&**n, *i) < (name, range.start));
+        let rest = &pairs[start..];
+        Near(&rest[..rest.partition_point(|(n, i)| &**n == name && *i < range.end)])
+    }
+}
+
+/// Collects [`Topology`] while the endpoints are published.
+struct TopologyBuilder {
+    prefer: Option<Prefer>,
+    hinted: bool,
+    nodes: Vec<(Box<str>, u32)>,
+    zones: Vec<(Box<str>, u32)>,
+}
+
+impl TopologyBuilder {
+    fn new(prefer: Option<Prefer>) -> TopologyBuilder {
+        TopologyBuilder { prefer, hinted: false, nodes: Vec::new(), zones: Vec::new() }
+    }
+
+    fn add(&mut self, endpoint: u32, zone: Option<&str>, place: Option<&EndpointPlace>) {
+        let place = place.cloned().unwrap_or_default();
+        self.hinted |= place.has_hints();
+        let nodes: Vec<Box<str>> = match (&*place.for_nodes, self.prefer, place.node) {
+            ([], Some(Prefer::SameNode), Some(node)) => vec![node],
+            (hinted, ..) => hinted.to_vec(),
+        };
+        let zones: Vec<Box<str>> = match (&*place.for_zones, self.prefer, zone) {
+            ([], Some(_), Some(zone)) => vec![zone.into()],
+            (hinted, ..) => hinted.to_vec(),
+        };
+        self.nodes.extend(nodes.into_iter().map(|node| (node, endpoint)));
+        self.zones.extend(zones.into_iter().map(|zone| (zone, endpoint)));
+    }
+
+    fn build(mut self) -> Option<Box<Topology>> {
+        if self.prefer.is_none() && !self.hinted || self.nodes.is_empty() && self.zones.is_empty() {
+            return None;
+        }
+        for pairs in [&mut self.nodes, &mut self.zones] {
+            pairs.sort();
+            pairs.dedup();
+        }
+        Some(Box::new(Topology { nodes: self.nodes.into(), zones: self.zones.into() }))
+    }
 }
 
 /// The 1-based number of `zone` in `zones`, added if new; 0 past 65,535 zones.
@@ -533,6 +654,7 @@ mod tests {
                     hostname: host.map(Into::into),
                     ready: true,
                     zone: 0,
+                    place: 0,
                 })
                 .collect(),
             ports: ports
@@ -544,6 +666,7 @@ mod tests {
                 })
                 .collect(),
             zones: Vec::new(),
+            places: Vec::new(),
         }
     }
 
@@ -555,6 +678,7 @@ mod tests {
             kind: ServiceKind::Headless,
             ports: Vec::new(),
             publish_not_ready: false,
+            traffic_distribution: None,
         };
         let one =
             slice(&[("tcp", "http", 8080), ("udp", "dns", 53)], &[("10.0.0.2", Some("b")), ("fd00::1", Some("a"))]);
@@ -579,6 +703,51 @@ mod tests {
     }
 
     #[test]
+    fn near_endpoints_are_found_per_family_by_node_then_zone() {
+        use super::super::object::Endpoint;
+        let service = Service {
+            namespace: "ns".into(),
+            name: "svc".into(),
+            kind: ServiceKind::Headless,
+            ports: Vec::new(),
+            publish_not_ready: false,
+            traffic_distribution: Some(Prefer::SameZone),
+        };
+        // (address, zone, node, hinted zones)
+        let endpoints = [
+            ("10.0.0.3", "a", "n2", &[][..]),
+            ("10.0.0.1", "b", "n1", &[]),
+            ("fd00::2", "a", "n3", &[]),
+            ("10.0.0.2", "a", "n3", &[]),
+            ("fd00::1", "b", "n1", &["a"][..]),
+        ];
+        let mut slice = slice(&[], &[]);
+        slice.zones = vec!["a".into(), "b".into()];
+        for (i, (ip, zone, node, hints)) in endpoints.iter().enumerate() {
+            let place = EndpointPlace {
+                node: Some((*node).into()),
+                for_nodes: Box::new([]),
+                for_zones: hints.iter().map(|h| (*h).into()).collect(),
+            };
+            slice.places.push(place);
+            let zone = if *zone == "a" { 1 } else { 2 };
+            let place = u16::try_from(i + 1).unwrap();
+            slice.endpoints.push(Endpoint { address: ip.parse().unwrap(), hostname: None, ready: true, zone, place });
+        }
+        let entry = ServiceEntry::new(Arc::new(service), [slice].iter());
+        let near = |ipv6: bool, node: &str, zone: Option<&str>| -> Vec<String> {
+            let here = Place { node: node.into(), zone: zone.map(Into::into) };
+            entry.near(ipv6, &here).iter().map(|i| entry.endpoints[i as usize].ip.to_string()).collect()
+        };
+        assert_eq!(near(false, "n1", Some("a")), ["10.0.0.2", "10.0.0.3"], "PreferSameZone: the zone's, in IP order");
+        assert_eq!(near(true, "n1", Some("a")), ["fd00::1", "fd00::2"], "a hint names the zone an endpoint serves");
+        assert_eq!(near(false, "n1", Some("b")), ["10.0.0.1"]);
+        assert_eq!(near(true, "n1", Some("b")), Vec::<String>::new(), "the hinted endpoint serves zone a alone");
+        assert_eq!(near(false, "n1", None), Vec::<String>::new(), "no zone known, no node preference");
+        assert_eq!(near(false, "n9", Some("c")), Vec::<String>::new());
+    }
+
+    #[test]
     fn endpoints_without_a_hostname_are_found_by_their_dashed_ip() {
         let service = Service {
             namespace: "ns".into(),
@@ -586,6 +755,7 @@ mod tests {
             kind: ServiceKind::Headless,
             ports: Vec::new(),
             publish_not_ready: false,
+            traffic_distribution: None,
         };
         let endpoints =
             [("10.0.0.1", None), ("10.0.0.2", Some("10-0-0-1")), ("fd00::1", None), ("10.0.0.3", Some("x"))];

@@ -49,6 +49,8 @@ pub struct WatchOptions {
     pub namespace_labels: Option<String>,
     /// Watch ServiceImports and their EndpointSlices (Multi-Cluster Services).
     pub multicluster: bool,
+    /// Watch this Node, the one the instance runs on (`--node-name`), for its zone.
+    pub node: Option<String>,
 }
 
 fn plural(kind: Kind) -> &'static str {
@@ -59,6 +61,7 @@ fn plural(kind: Kind) -> &'static str {
         Kind::Pod => "pods",
         Kind::ServiceImport => "serviceimports",
         Kind::ImportedSlice => "imported-endpointslices",
+        Kind::Node => "nodes",
     }
 }
 
@@ -128,7 +131,7 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
                     let config = labelled(base(), Some(mcs::SERVICE_NAME_LABEL));
                     spawn_watch(api(&client, scope), config, kind, i, trim_imported_slice, trim, tx);
                 }
-                Kind::Namespace => {}
+                Kind::Namespace | Kind::Node => {}
             }
             watches.insert((kind, i), WatchState { scope: scope.map(String::from), ..WatchState::default() });
         }
@@ -143,6 +146,13 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
         };
         spawn_watch(namespaces, config, Kind::Namespace, 0, trim_namespace, options.trim, tx.clone());
         watches.insert((Kind::Namespace, 0), WatchState::default());
+    }
+    // Only the one Node this instance runs on: a field selector, so a cluster of thousands of
+    // nodes costs each instance one small object.
+    if let Some(node) = &options.node {
+        let config = base().fields(&format!("metadata.name={node}"));
+        spawn_watch(Api::<core::Node>::all(client.clone()), config, Kind::Node, 0, trim_node, options.trim, tx.clone());
+        watches.insert((Kind::Node, 0), WatchState::default());
     }
     tokio::spawn(Assembler::new(watches, writer, metrics).run(rx));
 }
@@ -163,7 +173,7 @@ where
 fn key<K: Resource>(obj: &K, kind: Kind) -> Key {
     let namespace = match obj.namespace() {
         Some(ns) => ns,
-        None if kind == Kind::Namespace => String::new(),
+        None if matches!(kind, Kind::Namespace | Kind::Node) => String::new(),
         None => object::DEFAULT_NAMESPACE.to_string(),
     };
     (namespace, obj.name_any())
@@ -181,6 +191,10 @@ fn trim_slice(slice: &discovery::EndpointSlice, options: TrimOptions) -> Result<
 
 fn trim_namespace(ns: &core::Namespace, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
     object::namespace_name(ns).map(|name| Trimmed { object: Object::Namespace(name), skipped: Vec::new() })
+}
+
+fn trim_node(node: &core::Node, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
+    object::Place::from_node(node).map(|place| Trimmed { object: Object::Node(place), skipped: Vec::new() })
 }
 
 fn trim_pod(pod: &core::Pod, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
@@ -242,7 +256,9 @@ fn spawn_watch<K>(
                 Ok(Event::InitDone) => What::InitDone,
                 Ok(Event::Apply(obj)) => What::Applied(key(&obj, kind), trimmed(&obj)),
                 Ok(Event::Delete(obj)) => What::Deleted(key(&obj, kind)),
-                Err(error) if kind == Kind::ServiceImport && not_served(&error) => What::NotServed(error.to_string()),
+                Err(error) if matches!(kind, Kind::ServiceImport | Kind::Node) && not_served(&error) => {
+                    What::NotServed(error.to_string())
+                }
                 Err(error) => What::Failed(error.to_string()),
             };
             let retry = match &what {
@@ -335,7 +351,10 @@ impl Assembler {
         // A resource the cluster does not serve has no objects, and waiting for it would keep
         // every other zone from answering: it counts as listed, empty, and is asked again.
         if let What::NotServed(error) = &change.what {
-            if state.failing.is_none() {
+            if state.failing.is_none() && change.kind == Kind::Node {
+                warn!(kind, %error, "cannot read this instance's Node: the ClusterRole does not grant get, list \
+                    and watch on nodes; its zone is unknown, so only endpoints on this node are preferred; retrying");
+            } else if state.failing.is_none() {
                 warn!(kind, %error, "cannot list {kind} ({}): the Multi-Cluster Services CRD is not installed, \
                     or the ClusterRole does not grant list and watch on it; the clusterset zone has none until \
                     it can; retrying", mcs::API_VERSION);

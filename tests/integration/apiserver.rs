@@ -29,6 +29,7 @@ pub enum Resource {
     Pods,
     /// `multicluster.x-k8s.io/v1alpha1`, served once [`ApiServer::install_mcs_crd`] is called.
     ServiceImports,
+    Nodes,
 }
 
 impl Resource {
@@ -39,6 +40,7 @@ impl Resource {
             "namespaces" => Resource::Namespaces,
             "pods" => Resource::Pods,
             "serviceimports" => Resource::ServiceImports,
+            "nodes" => Resource::Nodes,
             _ => return None,
         })
     }
@@ -50,6 +52,7 @@ impl Resource {
             "Namespace" => Resource::Namespaces,
             "Pod" => Resource::Pods,
             "ServiceImport" => Resource::ServiceImports,
+            "Node" => Resource::Nodes,
             other => panic!("the test API server does not serve {other}"),
         }
     }
@@ -61,6 +64,7 @@ impl Resource {
             Resource::Namespaces => ("v1", "NamespaceList"),
             Resource::Pods => ("v1", "PodList"),
             Resource::ServiceImports => ("multicluster.x-k8s.io/v1alpha1", "ServiceImportList"),
+            Resource::Nodes => ("v1", "NodeList"),
         }
     }
 
@@ -71,6 +75,7 @@ impl Resource {
             Resource::Namespaces => ("v1", "Namespace"),
             Resource::Pods => ("v1", "Pod"),
             Resource::ServiceImports => ("multicluster.x-k8s.io/v1alpha1", "ServiceImport"),
+            Resource::Nodes => ("v1", "Node"),
         }
     }
 }
@@ -504,12 +509,39 @@ async fn send_json(out: &mut (impl AsyncWrite + Unpin), code: u16, body: &Value)
     out.write_all(head.as_bytes()).await.is_ok() && out.write_all(body.as_bytes()).await.is_ok()
 }
 
-fn matches(object: &Value, namespace: Option<&str>, selector: Option<&String>) -> bool {
+/// Whether `object` is in `namespace` and matches the request's label and field selectors.
+fn matches(object: &Value, namespace: Option<&str>, request: &Request) -> bool {
     if let Some(ns) = namespace
         && object.pointer("/metadata/namespace").and_then(Value::as_str) != Some(ns)
     {
         return false;
     }
+    matches_labels(object, request.query.get("labelSelector"))
+        && matches_fields(object, request.query.get("fieldSelector"))
+}
+
+/// `metadata.name` and `metadata.namespace` terms (`=`, `==`, `!=`), the fields every resource has.
+fn matches_fields(object: &Value, selector: Option<&String>) -> bool {
+    selector.is_none_or(|selector| {
+        selector.split(',').filter(|t| !t.is_empty()).all(|term| {
+            let (field, value, equal) = match term.split_once("!=") {
+                Some((f, v)) => (f, v, false),
+                None => {
+                    let (f, v) = term.split_once('=').expect("a field selector term has an operator");
+                    (f, v.trim_start_matches('='), true)
+                }
+            };
+            let pointer = match field {
+                "metadata.name" => "/metadata/name",
+                "metadata.namespace" => "/metadata/namespace",
+                other => panic!("the test API server does not select on the field {other}"),
+            };
+            (object.pointer(pointer).and_then(Value::as_str).unwrap_or("") == value) == equal
+        })
+    })
+}
+
+fn matches_labels(object: &Value, selector: Option<&String>) -> bool {
     let labels = object.pointer("/metadata/labels").and_then(Value::as_object);
     let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
     selector.is_none_or(|selector| {
@@ -533,12 +565,11 @@ fn list(request: &Request, resource: Resource, namespace: Option<&str>, state: &
     // The continue token is "namespace/name" of the last item sent; keys compare as tuples.
     let after =
         request.query.get("continue").and_then(|t| t.split_once('/')).map(|(ns, n)| (ns.to_string(), n.to_string()));
-    let selector = request.query.get("labelSelector");
     let mut items = Vec::new();
     let mut next = None;
     for ((r, ns, name), object) in &state.objects {
         let past = after.as_ref().is_none_or(|(a_ns, a_name)| (ns, name) > (a_ns, a_name));
-        if *r != resource || !past || !matches(object, namespace, selector) {
+        if *r != resource || !past || !matches(object, namespace, request) {
             continue;
         }
         if items.len() == limit {
@@ -582,7 +613,6 @@ async fn watch(
         .and_then(|t| t.parse().ok())
         .map_or(Duration::from_secs(290), Duration::from_secs);
     let bookmarks = request.query.get("allowWatchBookmarks").is_some_and(|b| b == "true");
-    let selector = request.query.get("labelSelector").cloned();
     let deadline = Instant::now() + timeout;
     let (generation, partitions) = {
         let s = state.lock().unwrap();
@@ -604,9 +634,7 @@ async fn watch(
                 .history
                 .iter()
                 .filter(|e| {
-                    e.rv > cursor
-                        && e.resource == resource
-                        && matches(&e.object, namespace.as_deref(), selector.as_ref())
+                    e.rv > cursor && e.resource == resource && matches(&e.object, namespace.as_deref(), request)
                 })
                 .map(|e| json!({"type": e.kind, "object": e.object}))
                 .collect();

@@ -258,7 +258,8 @@ pub fn apply_text(api: &crate::apiserver::ApiServer, text: &str) {
                 _ => vec![document],
             };
             for mut item in items {
-                if item.pointer("/metadata/namespace").is_none() && item["kind"] != "Namespace" {
+                let cluster_scoped = item["kind"] == "Namespace" || item["kind"] == "Node";
+                if item.pointer("/metadata/namespace").is_none() && !cluster_scoped {
                     item["metadata"]["namespace"] = "default".into();
                 }
                 api.apply(&item);

@@ -25,6 +25,7 @@ mod resolvers;
 mod spec_names;
 mod spec_negative;
 mod static_zones;
+mod topology;
 mod transport;
 mod truncation;
 mod upstream;
