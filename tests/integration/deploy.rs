@@ -13,7 +13,8 @@ use crate::harness::run_to_exit;
 /// The oldest Kubernetes version clusterdns supports (k8s-openapi feature v1_33).
 const KUBERNETES_VERSION: &str = "1.33.0";
 
-const KUSTOMIZATIONS: &[&str] = &["base", "overlays/pods-verified", "overlays/autoscaled", "overlays/preview"];
+const KUSTOMIZATIONS: &[&str] =
+    &["base", "overlays/pods-verified", "overlays/autoscaled", "overlays/preview", "overlays/node-local"];
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
@@ -185,4 +186,26 @@ fn the_preview_overlay_leaves_the_kube_dns_service_to_coredns() {
     assert!(labels.get("k8s-app").is_none(), "CoreDNS's kube-dns Service would pick the pods up: {labels}");
     let preview = object(&objects, "Service", "clusterdns-preview");
     assert_eq!(preview["spec"]["selector"]["app.kubernetes.io/name"], labels["app.kubernetes.io/name"]);
+}
+
+#[test]
+fn the_node_local_overlay_runs_an_instance_per_node_preferred_by_the_kube_dns_service() {
+    let objects = render("overlays/node-local");
+    let service = object(&objects, "Service", "kube-dns");
+    assert_eq!(service["spec"]["trafficDistribution"], "PreferSameNode");
+    let daemonset = object(&objects, "DaemonSet", "clusterdns-node-local");
+    assert_eq!(daemonset["metadata"]["namespace"], "kube-system");
+    let template = &daemonset["spec"]["template"];
+    let selector = &service["spec"]["selector"];
+    for (key, value) in selector.as_object().unwrap() {
+        assert_eq!(&template["metadata"]["labels"][key], value, "the kube-dns Service selects the node-local pods");
+    }
+    assert_eq!(daemonset["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"], 1, "the new pod starts first");
+    let env = container(daemonset)["env"].to_string();
+    assert!(env.contains("CLUSTERDNS_NODE_NAME") && env.contains("spec.nodeName"), "{env}");
+    // The same configuration as the central replicas: the generated ConfigMap's name.
+    let config = object(&objects, "Deployment", "clusterdns")["spec"]["template"]["spec"]["volumes"][0].clone();
+    assert_eq!(template["spec"]["volumes"][0], config);
+    let role = object(&objects, "ClusterRole", "system:clusterdns");
+    assert!(role["rules"].to_string().contains("\"nodes\""), "{role}");
 }
