@@ -387,6 +387,7 @@ fn build_forwarder(args: &ForwardArgs, metrics: Arc<Metrics>) -> Option<Forwarde
             except: args.forward_except.clone(),
             cache_no_success: args.cache_disable_success.clone(),
             cache_no_denial: args.cache_disable_denial.clone(),
+            filter_aaaa: args.filter_aaaa_forwarded,
         },
         metrics,
     ))

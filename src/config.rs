@@ -443,6 +443,12 @@ pub struct ForwardArgs {
     #[arg(long = "cache-disable-denial", env = "CLUSTERDNS_CACHE_DISABLE_DENIAL", value_name = "ZONE", value_delimiter = ',', value_parser = parse_zone_or_root)]
     pub cache_disable_denial: Vec<Name>,
 
+    /// Answer AAAA questions for names outside our zones with NODATA here instead of asking an
+    /// upstream: for clusters whose pods have no IPv6 route, where those questions are about
+    /// half of all forwarded ones and their answers cannot be used.
+    #[arg(long = "filter-aaaa-forwarded", env = "CLUSTERDNS_FILTER_AAAA_FORWARDED")]
+    pub filter_aaaa_forwarded: bool,
+
     /// Longest time a forwarded NXDOMAIN or NODATA is cached (RFC 2308).
     #[arg(long = "cache-max-negative-ttl", env = "CLUSTERDNS_CACHE_MAX_NEGATIVE_TTL", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub cache_max_negative_ttl: std::time::Duration,

@@ -186,6 +186,11 @@ impl DnsHandler {
             }
             Decision::Forward(plan) => {
                 let forwarder = arc_swap::Guard::into_inner(forwarder).expect("only planned with a forwarder");
+                if forwarder.filters(plan.question.query_type()) {
+                    // NODATA, as if from an upstream: behind our CNAME when chasing one.
+                    let nodata = Message::query();
+                    return reply(self.forwarded(&request, &plan, Some(nodata), started), out);
+                }
                 let key = Forwarder::key(&plan.question, dnssec_ok(&request));
                 match forwarder.cached(&key) {
                     Some(hit) => {

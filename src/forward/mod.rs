@@ -51,6 +51,8 @@ pub struct ForwardSettings {
     /// Names in these zones are not cached: positive answers, negative answers.
     pub cache_no_success: Vec<Name>,
     pub cache_no_denial: Vec<Name>,
+    /// AAAA questions are answered NODATA without asking (`--filter-aaaa-forwarded`).
+    pub filter_aaaa: bool,
 }
 
 /// The order in which healthy upstreams are asked (CoreDNS `policy`).
@@ -82,6 +84,7 @@ pub struct Forwarder {
     /// Where the next round-robin query starts.
     turn: std::sync::atomic::AtomicUsize,
     except: Vec<LowerName>,
+    filter_aaaa: bool,
 }
 
 /// How long a loop probe waits for its upstream.
@@ -114,6 +117,7 @@ impl Forwarder {
             policy: settings.policy,
             turn: std::sync::atomic::AtomicUsize::new(0),
             except: settings.except.iter().map(LowerName::new).collect(),
+            filter_aaaa: settings.filter_aaaa,
         }
     }
 
@@ -228,6 +232,11 @@ impl Forwarder {
             }
         }
         None
+    }
+
+    /// Whether a question of `qtype` gets NODATA here instead of going upstream.
+    pub fn filters(&self, qtype: RecordType) -> bool {
+        self.filter_aaaa && qtype == RecordType::AAAA
     }
 
     /// Whether `name` is one of our loop probes coming back to us. Such a query is answered at

@@ -293,3 +293,24 @@ async fn caching_can_be_disabled_for_answers_or_denials_of_a_zone() {
     cached.query("www2.example.com.", RecordType::A).await;
     assert_eq!(up.asked("www2.example.com.", "udp"), 1, "answers are still cached");
 }
+
+#[tokio::test]
+async fn with_filter_aaaa_forwarded_aaaa_questions_for_outside_names_never_go_upstream() {
+    let up = Upstream::start(1);
+    let server = serve(&[&up], &["--filter-aaaa-forwarded"]);
+    let nodata = server.query("www.example.com.", RecordType::AAAA).await;
+    assert_eq!((nodata.metadata.response_code, nodata.answers.len()), (ResponseCode::NoError, 0), "{nodata}");
+    assert!(nodata.metadata.recursion_available && !nodata.metadata.authoritative, "{nodata}");
+    assert_eq!(up.asked("www.example.com.", "udp"), 0, "the AAAA question stayed here");
+    // Other types still go upstream.
+    assert_eq!(rdatas(&server.query("www.example.com.", RecordType::A).await.answers), ["192.0.2.1"]);
+    assert_eq!(up.asked("www.example.com.", "udp"), 1);
+    // An ExternalName's CNAME is still answered, its target's AAAA is not asked for.
+    let chased = server.query("ext.apps.svc.cluster.local.", RecordType::AAAA).await;
+    assert_eq!(chased.metadata.response_code, ResponseCode::NoError);
+    assert!(matches!(chased.answers.as_slice(), [cname] if matches!(cname.data, RData::CNAME(_))), "{chased}");
+    assert_eq!(up.asked("example.com.", "udp"), 0);
+    // The cluster's own AAAA records are ours to answer.
+    let cluster = server.query("dual.apps.svc.cluster.local.", RecordType::AAAA).await;
+    assert_eq!(cluster.answers.len(), 1, "{cluster}");
+}
