@@ -138,7 +138,15 @@ impl Admin {
         }
         match path {
             "/health" => text(StatusCode::OK, TEXT, "OK\n".into()),
-            "/ready" if self.readiness.ready(&self.registry) => text(StatusCode::OK, TEXT, "OK\n".into()),
+            "/ready" if self.readiness.ready(&self.registry) => match self.metrics.saved_snapshot() {
+                // Ready, and saying why the answers may be old.
+                Some(at) => text(
+                    StatusCode::OK,
+                    TEXT,
+                    format!("OK: answering from the snapshot saved at {at} (Unix time); no list from the API yet\n"),
+                ),
+                None => text(StatusCode::OK, TEXT, "OK\n".into()),
+            },
             "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n".into()),
             "/metrics" => {
                 let snapshot = self.registry.snapshot();

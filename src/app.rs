@@ -238,7 +238,11 @@ pub async fn run(
                 multicluster: !cli.multicluster.is_empty(),
                 node: cli.node().map(String::from),
             };
-            source::kube::start(client, options, writer, metrics.clone());
+            let persistence = cli.snapshot_file.as_ref().map(|path| {
+                let serving_saved = load_saved(path, &cli, &mut writer);
+                source::kube::Persistence { path: path.clone(), serving_saved }
+            });
+            source::kube::start(client, options, writer, metrics.clone(), persistence);
         }
     }
     if !registry.wait_synced(cli.startup_timeout).await {
@@ -334,6 +338,29 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// Fills the registry from the snapshot saved at `path`, if there is a usable one: returns when
+/// it was saved.
+fn load_saved(path: &std::path::Path, cli: &Cli, writer: &mut crate::registry::RegistryWriter) -> Option<u64> {
+    let file = path.display();
+    match source::saved::load(path, cli.manifest_max_size, cli.read_options()) {
+        Ok(loaded) => {
+            writer.replace(&loaded.objects, true);
+            let services = loaded.objects.services.len();
+            warn!(path = %file, saved_at = loaded.saved_at, services,
+                "answering from the saved snapshot until the first lists from the API arrive");
+            Some(loaded.saved_at)
+        }
+        Err(source::saved::LoadError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
+            info!(path = %file, "no saved snapshot yet");
+            None
+        }
+        Err(error) => {
+            warn!(path = %file, %error, "saved snapshot ignored");
+            None
+        }
+    }
 }
 
 /// The Kubernetes API client, with the request limits of `--api-qps`, `--api-burst` and

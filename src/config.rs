@@ -252,6 +252,15 @@ pub struct Cli {
     #[arg(long = "reuse-port", env = "CLUSTERDNS_REUSE_PORT")]
     pub reuse_port: bool,
 
+    /// Save the last good view of the cluster to this file (a Kubernetes List in JSON, on a
+    /// writable volume such as an emptyDir) once the first lists are complete and then at most
+    /// once a minute while it changes. At start, with the Kubernetes API as source, answers
+    /// come from it until the API's lists replace it, instead of SERVFAIL while the API is
+    /// unreachable (/ready and the metric clusterdns_serving_saved_snapshot_timestamp_seconds
+    /// say so). A file of another format version, or one that does not parse, is ignored.
+    #[arg(long = "snapshot-file", env = "CLUSTERDNS_SNAPSHOT_FILE", value_name = "PATH")]
+    pub snapshot_file: Option<PathBuf>,
+
     /// Log lines as `text` or `json`.
     #[arg(long = "log-format", env = "CLUSTERDNS_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

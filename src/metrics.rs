@@ -83,6 +83,9 @@ pub struct Metrics {
     last_sync: Mutex<Vec<(String, SystemTime)>>,
     registry_services: Gauge,
     registry_endpoints: Gauge,
+    /// When the saved snapshot being answered from was saved (seconds since the epoch); 0 once
+    /// the API's lists have replaced it, or when none was read.
+    saved_snapshot: Gauge,
     programming_latency: Family<ResourceLabels, Histogram>,
 }
 
@@ -104,6 +107,7 @@ impl Metrics {
             last_sync: Mutex::new(Vec::new()),
             registry_services: Gauge::default(),
             registry_endpoints: Gauge::default(),
+            saved_snapshot: Gauge::default(),
             programming_latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00005, 2.0, 16))),
             registry: Registry::default(),
         };
@@ -128,6 +132,11 @@ impl Metrics {
         );
         registry.register("registry_services", "Services known", m.registry_services.clone());
         registry.register("registry_endpoints", "Published headless endpoints", m.registry_endpoints.clone());
+        registry.register(
+            "serving_saved_snapshot_timestamp_seconds",
+            "When the saved snapshot answers come from was saved, while no list from the API has replaced it (0: none)",
+            m.saved_snapshot.clone(),
+        );
         registry.register(
             "dns_programming_duration_seconds",
             "From a watch event's arrival to the answer reflecting it being served",
@@ -186,6 +195,16 @@ impl Metrics {
 
     pub fn watch_restart(&self, resource: &str) {
         self.watch_restarts.get_or_create(&ResourceLabels { resource: resource.to_string() }).inc();
+    }
+
+    /// Answers come from a snapshot saved at `saved_at` (seconds since the epoch; 0: no more).
+    pub fn serving_saved(&self, saved_at: u64) {
+        self.saved_snapshot.set(i64::try_from(saved_at).unwrap_or(i64::MAX));
+    }
+
+    /// When the saved snapshot answers come from was saved, if they do.
+    pub fn saved_snapshot(&self) -> Option<u64> {
+        u64::try_from(self.saved_snapshot.get()).ok().filter(|&at| at > 0)
     }
 
     pub fn synced(&self, resource: &str) {

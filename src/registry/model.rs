@@ -65,11 +65,21 @@ impl Object {
     }
 }
 
+/// The objects of a [`Model`], shared, for saving them (`--snapshot-file`).
+#[derive(Debug, Default)]
+pub struct Saved {
+    pub namespaces: Vec<String>,
+    pub services: Vec<Arc<Service>>,
+    pub slices: Vec<Arc<EndpointSlice>>,
+    pub pods: Vec<Pod>,
+}
+
 #[derive(Default)]
 pub struct Model {
     /// Shared with the snapshot's entries: a Service is stored once.
     services: HashMap<Key, Arc<Service>>,
-    slices: HashMap<Key, EndpointSlice>,
+    /// Shared with what is saved (`--snapshot-file`), so saving copies no slice.
+    slices: HashMap<Key, Arc<EndpointSlice>>,
     /// Slice names of each Service, by the Service's key, ordered: most Services have one or two,
     /// and a sorted vector holds them in a few bytes where a tree node takes hundreds.
     slices_of: HashMap<Key, Vec<String>>,
@@ -98,6 +108,17 @@ impl Model {
         !(self.dirty_services.is_empty() && self.dirty_namespaces.is_empty() && self.dirty_pod_ips.is_empty())
             || self.here_dirty
             || self.clusterset.as_ref().is_some_and(|c| c.is_dirty())
+    }
+
+    /// The cluster's objects as they are now, to be saved (the clusterset's are not): shared,
+    /// not copied, so this costs the assembler a pointer per object.
+    pub fn saved(&self) -> Saved {
+        Saved {
+            namespaces: self.namespaces.iter().cloned().collect(),
+            services: self.services.values().cloned().collect(),
+            slices: self.slices.values().cloned().collect(),
+            pods: self.pods.values().cloned().collect(),
+        }
     }
 
     /// This instance runs on `node`, in no known zone until its Node object says.
@@ -172,11 +193,11 @@ impl Model {
             }
             Object::EndpointSlice(slice) => {
                 let key = (slice.namespace.clone(), slice.name.clone());
-                if self.slices.get(&key) == Some(&slice) {
+                if self.slices.get(&key).is_some_and(|held| **held == slice) {
                     return false;
                 }
                 let service = (slice.namespace.clone(), slice.service.clone());
-                match self.slices.insert(key.clone(), slice) {
+                match self.slices.insert(key.clone(), Arc::new(slice)) {
                     Some(old) => self.unlink_slice(&key, &old),
                     None => self.enter_namespace(&key.0),
                 }
@@ -251,7 +272,7 @@ impl Model {
         let key = object.key();
         match object {
             Object::Service(svc) => self.services.get(&key).is_some_and(|held| **held == *svc),
-            Object::EndpointSlice(slice) => self.slices.get(&key) == Some(slice),
+            Object::EndpointSlice(slice) => self.slices.get(&key).is_some_and(|held| **held == *slice),
             Object::Namespace(name) => self.namespaces.contains(name),
             Object::Pod(pod) => self.pods.get(&key) == Some(pod),
             Object::ServiceImport(svc) => {
@@ -380,7 +401,7 @@ impl Model {
         }
         let service = self.services.get(key)?;
         let slices = self.slices_of.get(key).into_iter().flatten();
-        let slices = slices.filter_map(|name| self.slices.get(&(key.0.clone(), name.clone())));
+        let slices = slices.filter_map(|name| self.slices.get(&(key.0.clone(), name.clone())).map(|s| &**s));
         Some(Arc::new(ServiceEntry::new(service.clone(), slices)))
     }
 

@@ -90,9 +90,28 @@ enum What {
     Failed(String),
 }
 
+/// Where the last good view of the cluster is saved (`--snapshot-file`), and whether the
+/// registry starts from the one saved there.
+#[derive(Debug, Clone)]
+pub struct Persistence {
+    pub path: std::path::PathBuf,
+    /// The registry holds the snapshot saved at this time (seconds since the epoch): it counts
+    /// as synced until every watch has listed.
+    pub serving_saved: Option<u64>,
+}
+
+/// How often at most the view is saved while it changes.
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+
 /// Starts the watches and the assembler. Returns at once; the registry turns synced when every
 /// watch has completed its first list.
-pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metrics: Arc<Metrics>) {
+pub fn start(
+    client: Client,
+    options: WatchOptions,
+    writer: RegistryWriter,
+    metrics: Arc<Metrics>,
+    persistence: Option<Persistence>,
+) {
     let (tx, rx) = mpsc::channel(4096);
     let mut watches: HashMap<(Kind, usize), WatchState> = HashMap::new();
     let scopes: Vec<Option<String>> =
@@ -154,7 +173,7 @@ pub fn start(client: Client, options: WatchOptions, writer: RegistryWriter, metr
         spawn_watch(Api::<core::Node>::all(client.clone()), config, Kind::Node, 0, trim_node, options.trim, tx.clone());
         watches.insert((Kind::Node, 0), WatchState::default());
     }
-    tokio::spawn(Assembler::new(watches, writer, metrics).run(rx));
+    tokio::spawn(Assembler::new(watches, writer, metrics, persistence).run(rx));
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -305,16 +324,73 @@ struct Assembler {
     writer: RegistryWriter,
     latency: LatencyLog,
     metrics: Arc<Metrics>,
+    saver: Option<Saver>,
+}
+
+/// Saves the view to `--snapshot-file` on a blocking thread, one save at a time.
+struct Saver {
+    path: std::path::PathBuf,
+    /// The data changed since the last save began.
+    dirty: bool,
+    running: Option<tokio::task::JoinHandle<()>>,
+    /// The last save failed (logged once until one succeeds).
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Saver {
+    fn save(&mut self, writer: &mut RegistryWriter) {
+        if !self.dirty || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        self.dirty = false;
+        let (path, failing) = (self.path.clone(), self.failing.clone());
+        let saved = writer.model().saved();
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            match super::saved::save(&path, &saved) {
+                Ok(()) if failing.swap(false, Relaxed) => info!(path = %path.display(), "snapshot saved again"),
+                Ok(()) => debug!(path = %path.display(), "snapshot saved"),
+                Err(error) if !failing.swap(true, Relaxed) => {
+                    warn!(path = %path.display(), %error, "cannot save the snapshot; a restart while the API is \
+                        unreachable will answer SERVFAIL until it is back");
+                }
+                Err(_) => {}
+            }
+        }));
+    }
 }
 
 impl Assembler {
-    fn new(watches: HashMap<(Kind, usize), WatchState>, writer: RegistryWriter, metrics: Arc<Metrics>) -> Assembler {
-        Assembler { watches, writer, latency: LatencyLog::default(), metrics }
+    fn new(
+        watches: HashMap<(Kind, usize), WatchState>,
+        writer: RegistryWriter,
+        metrics: Arc<Metrics>,
+        persistence: Option<Persistence>,
+    ) -> Assembler {
+        let serving_saved = persistence.as_ref().and_then(|p| p.serving_saved);
+        metrics.serving_saved(serving_saved.unwrap_or(0));
+        let saver =
+            persistence.map(|p| Saver { path: p.path, dirty: true, running: None, failing: Default::default() });
+        Assembler { watches, writer, latency: LatencyLog::default(), metrics, saver }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Change>) {
         let mut was_synced = false;
-        while let Some(first) = rx.recv().await {
+        let mut save_tick = tokio::time::interval(SAVE_EVERY);
+        save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let first = tokio::select! {
+                change = rx.recv() => match change {
+                    Some(change) => change,
+                    None => return,
+                },
+                _ = save_tick.tick() => {
+                    if let (true, Some(saver)) = (was_synced, &mut self.saver) {
+                        saver.save(&mut self.writer);
+                    }
+                    continue;
+                }
+            };
             let mut arrivals = vec![(first.kind, first.arrived)];
             let mut relisted = matches!(first.what, What::InitDone);
             self.apply(first);
@@ -325,10 +401,23 @@ impl Assembler {
                 self.apply(change);
             }
             let synced = self.watches.values().all(|w| w.synced);
-            let changed = self.writer.publish(synced);
+            // The saved snapshot keeps answering until every watch has listed.
+            let serving_saved = !synced && self.metrics.saved_snapshot().is_some();
+            let changed = self.writer.publish(synced || serving_saved);
+            if let (true, Some(saver)) = (changed, &mut self.saver) {
+                saver.dirty = true;
+            }
             if synced && !was_synced {
-                info!("initial sync complete");
+                if self.metrics.saved_snapshot().is_some() {
+                    info!("initial sync complete; the saved snapshot no longer answers");
+                    self.metrics.serving_saved(0);
+                } else {
+                    info!("initial sync complete");
+                }
                 was_synced = true;
+                if let Some(saver) = &mut self.saver {
+                    saver.save(&mut self.writer);
+                }
             }
             if relisted {
                 crate::registry::release_free_memory();

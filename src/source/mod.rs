@@ -6,3 +6,4 @@ pub mod connect;
 pub mod documents;
 pub mod kube;
 pub mod manifests;
+pub mod saved;

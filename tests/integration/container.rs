@@ -100,7 +100,7 @@ struct PodRun {
     id: String,
     state: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl PodRun {
@@ -124,7 +124,7 @@ impl PodRun {
             remove_file_capability(&bundle.join("rootfs/usr/local/bin/clusterdns"));
         }
         let name = format!("clusterdns-{}", COUNT.fetch_add(1, Ordering::Relaxed));
-        let volumes = config_map_volumes(&spec, &rendered.config_maps, &dir.path().join("volumes"));
+        let volumes = pod_volumes(&spec, &rendered.config_maps, &dir.path().join("volumes"));
         nested_mount_points(container(&spec), &volumes);
         let uid = spec.security_context.as_ref().and_then(|s| s.run_as_user).unwrap_or(0);
         let service_account = service_account(dir.path(), &api, uid);
@@ -162,7 +162,7 @@ impl PodRun {
         let logs = Arc::new(Mutex::new(Vec::new()));
         collect(runc.stdout.take().unwrap(), logs.clone());
         collect(runc.stderr.take().unwrap(), logs.clone());
-        PodRun { netns, api, spec, runc, id, state, logs, _dir: dir }
+        PodRun { netns, api, spec, runc, id, state, logs, dir }
     }
 
     fn logs(&self) -> String {
@@ -280,12 +280,21 @@ fn nested_mount_points(container: &Container, volumes: &BTreeMap<String, PathBuf
     }
 }
 
-/// Each ConfigMap volume's keys as files (mode 0644, the kubelet's default), by volume name.
-fn config_map_volumes(spec: &PodSpec, config_maps: &[ConfigMap], root: &Path) -> BTreeMap<String, PathBuf> {
+/// The pod's volumes, by name: each ConfigMap's keys as files (mode 0644, the kubelet's
+/// default), each emptyDir an empty folder anyone may write (mode 0777, as the kubelet makes it).
+fn pod_volumes(spec: &PodSpec, config_maps: &[ConfigMap], root: &Path) -> BTreeMap<String, PathBuf> {
     let mut volumes = BTreeMap::new();
     for volume in spec.volumes.iter().flatten() {
-        let source = volume.config_map.as_ref().unwrap_or_else(|| panic!("volume {} is not a ConfigMap", volume.name));
         let dir = make_dir(&root.join(&volume.name));
+        if volume.empty_dir.is_some() {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            volumes.insert(volume.name.clone(), dir);
+            continue;
+        }
+        let source = volume
+            .config_map
+            .as_ref()
+            .unwrap_or_else(|| panic!("volume {} is neither a ConfigMap nor an emptyDir", volume.name));
         let map = config_maps.iter().find(|c| c.metadata.name == Some(source.name.clone()));
         let Some(map) = map else {
             // A missing optional ConfigMap is an empty folder, as the kubelet mounts it.
@@ -376,6 +385,14 @@ fn the_image_runs_under_runc_exactly_as_deploy_base_specifies() {
     assert_eq!(pod.ask("web.apps.svc.cluster.local.", Transport::Udp), ["10.96.1.10"], "{}", pod.logs());
     assert_eq!(pod.ask("web.apps.svc.cluster.local.", Transport::Tcp), ["10.96.1.10"]);
     assert!(!pod.api.requests().is_empty() && pod.api.unauthorized() == 0, "{:?}", pod.api.requests());
+
+    // The snapshot is saved to the emptyDir, the one place a read-only root lets it write.
+    let snapshot = pod.dir.path().join("volumes/snapshot/snapshot.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !snapshot.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(snapshot.exists(), "no snapshot saved in the emptyDir: {}", pod.logs());
 
     // The probes, and metrics where the kube-dns Service's annotation says they are.
     let spec = rendered.pod_spec();

@@ -29,3 +29,4 @@ mod topology;
 mod transport;
 mod truncation;
 mod upstream;
+mod warm_restart;

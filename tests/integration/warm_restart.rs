@@ -1,0 +1,92 @@
+//! `--snapshot-file`: an instance saves its last good view of the cluster, and one restarted
+//! while the Kubernetes API is unreachable answers from it (saying so in /ready, the metrics
+//! and the log) instead of SERVFAIL, until the API's lists replace it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hickory_net::proto::op::ResponseCode;
+use hickory_net::proto::rr::RecordType;
+
+use crate::apiserver::{ApiServer, Resource};
+use crate::fixture;
+use crate::harness::{DnsServer, rdatas};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn args(snapshot: &Path) -> Vec<String> {
+    let snapshot = snapshot.to_str().unwrap().to_string();
+    ["--snapshot-file", &snapshot, "--admin", "127.0.0.1:0", "--startup-timeout", "300ms"].map(String::from).to_vec()
+}
+
+fn start(api: &ApiServer, args: &[String]) -> DnsServer {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    DnsServer::start_api(api, &args)
+}
+
+/// Waits until `path` exists, at most 20 s.
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + WAIT;
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} was never written", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn saved_snapshot_metric(server: &DnsServer) -> f64 {
+    let (_, metrics) = server.admin_get("/metrics");
+    let line = metrics.lines().find(|l| l.starts_with("clusterdns_serving_saved_snapshot_timestamp_seconds "));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).expect("the saved-snapshot metric")
+}
+
+#[tokio::test]
+async fn a_restart_while_the_api_is_down_answers_from_the_saved_snapshot_until_the_lists_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let api = ApiServer::start();
+    fixture::apply(&api);
+    {
+        let first = start(&api, &args(&snapshot));
+        first.expect_log("initial sync complete", WAIT);
+        wait_for_file(&snapshot);
+        assert_eq!(saved_snapshot_metric(&first), 0.0, "a fresh list, not a saved snapshot");
+    }
+
+    // The API goes away, the instance restarts, and the cluster changes meanwhile.
+    api.set_unavailable(true);
+    api.delete(Resource::Services, "apps", "web");
+    let second = start(&api, &args(&snapshot));
+    second.expect_log("answering from the saved snapshot", WAIT);
+    assert_eq!(rdatas(&second.query("web.apps.svc.cluster.local.", RecordType::A).await.answers), ["10.96.1.10"]);
+    let headless = second.query("db.apps.svc.cluster.local.", RecordType::A).await;
+    assert!(!headless.answers.is_empty(), "headless answers come back too: {headless}");
+    let (status, body) = second.admin_get("/ready");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("saved at"), "{body}");
+    assert!(saved_snapshot_metric(&second) > 0.0);
+
+    // The API is back: its lists replace the saved view, the deleted Service included.
+    api.set_unavailable(false);
+    second.expect_log("the saved snapshot no longer answers", WAIT);
+    let gone = second.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(gone.metadata.response_code, ResponseCode::NXDomain, "{gone}");
+    assert_eq!(second.admin_get("/ready"), (200, "OK\n".to_string()));
+    assert_eq!(saved_snapshot_metric(&second), 0.0);
+}
+
+#[tokio::test]
+async fn a_corrupt_or_foreign_snapshot_is_ignored_with_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let api = ApiServer::start();
+    fixture::apply(&api);
+    api.set_unavailable(true);
+    for contents in ["{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[]}", "\u{0}garbage"] {
+        std::fs::write(&snapshot, contents).unwrap();
+        let server = start(&api, &args(&snapshot));
+        server.expect_log("saved snapshot ignored", WAIT);
+        let early = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
+        assert_eq!(early.metadata.response_code, ResponseCode::ServFail, "nothing to answer from yet: {early}");
+        assert_eq!(server.admin_get("/ready").0, 503);
+    }
+}
