@@ -202,6 +202,11 @@ fn main() {
     assert!(server.wait_for("initial sync complete", Duration::from_secs(300)), "clusterdns did not sync");
     let pid = server.child.id();
     println!("initial sync: {:.2}s", sync_start.elapsed().as_secs_f64());
+    let api_load = |label: &str, requests: usize, bytes: u64| {
+        println!("API server load, {label}: {requests} requests, {:.1} MB sent", bytes as f64 / 1e6);
+    };
+    api_load("initial sync", api.requests().len(), api.bytes_sent());
+    let (requests_synced, bytes_synced) = (api.requests().len(), api.bytes_sent());
     std::thread::sleep(Duration::from_secs(2));
     let steady = rss_kb(pid, "VmRSS:");
     let objects = ((SERVICES - HEADLESS) * CLUSTER_IP_ENDPOINTS + HEADLESS * HEADLESS_ENDPOINTS + SERVICES) as f64;
@@ -223,6 +228,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(1));
+    api_load("forced relist", api.requests().len() - requests_synced, api.bytes_sent() - bytes_synced);
     let peak = rss_kb(pid, "VmHWM:");
     println!(
         "resident memory peak during a forced relist: {:.1} MB ({:.2}x steady; target < 1.3x)",
@@ -241,6 +247,7 @@ fn main() {
     let quiet_qps = dnsperf(&queries, QUIET_SECONDS);
 
     let published_before = server.logs.lock().unwrap().len();
+    let (requests_before, bytes_before) = (api.requests().len(), api.bytes_sent());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let churn = {
         let stop = stop.clone();
@@ -280,6 +287,13 @@ fn main() {
         percentile(&samples, 0.99) as f64 / 1000.0,
         percentile(&samples, 1.0) as f64 / 1000.0,
         samples.len()
+    );
+    let (requests, bytes) = (churn.1.requests().len() - requests_before, churn.1.bytes_sent() - bytes_before);
+    println!(
+        "API server load during churn: {requests} requests, {:.1} MB sent ({:.0} KB/s, {:.0} bytes per change)",
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e3 / elapsed.as_secs_f64(),
+        bytes as f64 / changes.max(1) as f64
     );
     println!(
         "queries per second: {quiet_qps:.0} without churn, {churn_qps:.0} during churn ({:.2}x)",

@@ -104,6 +104,8 @@ struct State {
     requests: Vec<String>,
     /// Requests refused for a missing or wrong bearer token.
     unauthorized: usize,
+    /// Bytes of every response (TLS framing aside), for measuring what clients cost.
+    bytes_sent: u64,
     /// A network partition: requests get no answer and open watches go silent, and nothing is
     /// closed. `partitions` counts them, so streams from before a partition stay dead after it.
     partitioned: bool,
@@ -340,6 +342,11 @@ impl ApiServer {
         self.state.lock().unwrap().unauthorized
     }
 
+    /// Bytes sent in responses so far: HTTP heads and bodies, lists and watch events.
+    pub fn bytes_sent(&self) -> u64 {
+        self.state.lock().unwrap().bytes_sent
+    }
+
     /// Waits until `count` watch requests for `plural` have been made.
     pub fn wait_for_watches(&self, plural: &str, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -368,7 +375,8 @@ async fn connection(
     changed: Arc<Notify>,
     token: Option<&str>,
 ) {
-    let (read, mut write) = tokio::io::split(stream);
+    let (read, write) = tokio::io::split(stream);
+    let mut write = Counted { inner: write, state: state.clone() };
     let mut reader = BufReader::new(read);
     loop {
         let Some(request) = read_request(&mut reader).await else { return };
@@ -383,6 +391,40 @@ async fn connection(
         if !keep_open {
             return;
         }
+    }
+}
+
+/// A response stream that adds what it writes to [`State::bytes_sent`].
+struct Counted<W> {
+    inner: W,
+    state: Arc<Mutex<State>>,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for Counted<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = written {
+            self.state.lock().unwrap().bytes_sent += n as u64;
+        }
+        written
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
