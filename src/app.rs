@@ -273,6 +273,10 @@ pub async fn run(
         log_queries.clone(),
         live_rules.clone(),
     );
+    let handler = match cli.autopath {
+        true => handler.with_autopath(autopath(&cli)),
+        false => handler,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let (stop_tcp, stopped) = watch::channel(false);
@@ -338,6 +342,23 @@ pub async fn run(
     }
     info!("stopped");
     Ok(())
+}
+
+/// How `--autopath` walks: the node's search domains from `--resolv-conf`, and whether clients
+/// must be Pods of the namespace (`--pods verified`).
+fn autopath(cli: &Cli) -> crate::dns::handler::Autopath {
+    let path = &cli.live.forward.resolv_conf;
+    let host_search = match std::fs::read_to_string(path) {
+        Ok(text) => crate::dns::autopath::search_domains(&text),
+        Err(error) => {
+            warn!(path = %path.display(), %error, "cannot read the resolv.conf for the node's search domains; autopath walks the cluster's alone");
+            Vec::new()
+        }
+    };
+    let verify_client = cli.live.pods == PodMode::Verified;
+    let search: Vec<String> = host_search.iter().map(ToString::to_string).collect();
+    info!(node_search = %search.join(","), verify_client, "autopath on");
+    crate::dns::handler::Autopath { host_search, verify_client }
 }
 
 /// Fills the registry from the snapshot saved at `path`, if there is a usable one: returns when

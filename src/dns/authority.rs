@@ -54,6 +54,19 @@ impl Authority {
         Authority { zone, registry, static_zones }
     }
 
+    /// The cluster zone that answers `name`, and its TTL, if `name` is in one.
+    pub fn cluster_zone_of(&self, name: &LowerName) -> Option<(Name, u32)> {
+        let settings = self.zone.load();
+        let zone = settings.for_name(name);
+        zone.cluster_lower.zone_of(name).then(|| (zone.cluster.clone(), zone.ttl))
+    }
+
+    /// Whether `namespace` exists and, with `verify`, `client` is a running Pod in it.
+    pub fn namespace_holds(&self, namespace: &str, client: std::net::IpAddr, verify: bool) -> bool {
+        let snapshot = self.registry.snapshot();
+        snapshot.namespace(namespace).is_some_and(|entry| !verify || entry.pod_ips.contains(&client))
+    }
+
     /// The answer for a name in one of our zones, or `None` when the name is not ours. `name`
     /// is the name as asked (its case is echoed in owner names), `lower` the same lower-cased.
     pub fn answer(&self, name: &Name, lower: &LowerName, qtype: RecordType) -> Option<Answer> {

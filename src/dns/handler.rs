@@ -10,7 +10,7 @@ use std::time::Instant;
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, Metadata, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
@@ -19,6 +19,7 @@ use tracing::{debug, info};
 
 use super::answer::Answer;
 use super::authority::Authority;
+use super::autopath;
 use super::fast;
 use super::rewrite::{self, Applied};
 use super::rules::Rules;
@@ -43,6 +44,18 @@ pub struct DnsHandler {
     fallthrough: Arc<Fallthrough>,
     /// Rewrites, templates and hosts entries, before the cluster zone (replaced on reload).
     rules: Arc<ArcSwap<Rules>>,
+    /// `--autopath`: pods' search-list walks answered in one query.
+    autopath: Option<Arc<Autopath>>,
+}
+
+/// How autopath walks (`--autopath`).
+#[derive(Debug, Clone, Default)]
+pub struct Autopath {
+    /// The node's search domains, which kubelet appends to every pod's search list.
+    pub host_search: Vec<Name>,
+    /// Only for clients that are running Pods of the namespace the walk starts in
+    /// (`--pods verified`); otherwise any client whose question starts a pod's walk.
+    pub verify_client: bool,
 }
 
 /// NXDOMAIN answers that are forwarded instead (CoreDNS `fallthrough`): PTRs of addresses the
@@ -85,6 +98,20 @@ struct Plan {
     prefix: Vec<Record>,
     /// The rewrites of the question's name, undone in the answer.
     undo: Option<Applied>,
+    /// An autopath walk: `question` is one of its names, these the rest.
+    walk: Option<Box<ForwardedWalk>>,
+}
+
+/// The forwarded part of an autopath walk.
+struct ForwardedWalk {
+    /// The name the client asked, which the answer aliases to the name found.
+    asked: Name,
+    /// The names still to try, in order, after the question.
+    rest: std::collections::VecDeque<Name>,
+    /// The cluster zone's TTL (the CNAME's, when the name found has no records).
+    ttl: u32,
+    /// The reply when no name of the walk exists: the asked name's own NXDOMAIN.
+    nxdomain: Option<Record>,
 }
 
 /// The records of a reply, section by section.
@@ -118,7 +145,14 @@ impl DnsHandler {
             log_queries,
             fallthrough: Arc::new(fallthrough),
             rules,
+            autopath: None,
         }
+    }
+
+    /// Answers pods' search-list walks in one query (`--autopath`).
+    pub fn with_autopath(mut self, autopath: Autopath) -> DnsHandler {
+        self.autopath = Some(Arc::new(autopath));
+        self
     }
 
     /// Answers one query from our zones or the cache. `Silent` for anything shorter than a
@@ -192,7 +226,7 @@ impl DnsHandler {
                     return reply(self.forwarded(&request, &plan, Some(nodata), started), out);
                 }
                 let key = Forwarder::key(&plan.question, dnssec_ok(&request));
-                match forwarder.cached(&key) {
+                match forwarder.cached(&key).filter(|_| plan.walk.is_none()) {
                     Some(hit) => {
                         self.metrics.cache_lookup(true);
                         reply(self.forwarded(&request, &plan, Some(hit), started), out)
@@ -215,14 +249,39 @@ impl DnsHandler {
             return None;
         }
         let written = self.authority.answer_fast(&query, protocol == Protocol::Udp, out)?;
-        let forwarded = written.rcode == ResponseCode::NXDomain && !self.fallthrough.zones.is_empty();
+        // An NXDOMAIN may instead be forwarded (fallthrough zones) or start an autopath walk.
+        let forwarded =
+            written.rcode == ResponseCode::NXDomain && (!self.fallthrough.zones.is_empty() || self.autopath.is_some());
         (!forwarded).then_some((query.qtype, written))
     }
 
     /// Asks the upstream for a pending query and builds the reply.
     pub async fn forward(&self, pending: Pending) -> Vec<u8> {
-        let Pending { request, plan, started, forwarder } = pending;
-        let reply = forwarder.resolve(&plan.question, dnssec_ok(&request), request.metadata.checking_disabled).await;
+        let Pending { request, mut plan, started, forwarder } = pending;
+        let (dnssec, cd) = (dnssec_ok(&request), request.metadata.checking_disabled);
+        let mut reply = forwarder.resolve(&plan.question, dnssec, cd).await;
+        let Some(walk) = &mut plan.walk else { return self.forwarded(&request, &plan, reply, started) };
+        // An autopath walk: the next name while this one does not exist (or, but for the
+        // last, has no records of the type), as the pod's resolver would go on.
+        loop {
+            let missing = |m: &Message| {
+                m.metadata.response_code == ResponseCode::NXDomain
+                    || (m.metadata.response_code == ResponseCode::NoError && m.answers.is_empty())
+            };
+            let Some(next) = walk.rest.front().filter(|_| reply.as_ref().is_some_and(missing)).cloned() else { break };
+            walk.rest.pop_front();
+            plan.question = Query::query(next, plan.question.query_type());
+            reply = forwarder.resolve(&plan.question, dnssec, cd).await;
+        }
+        if reply.as_ref().is_some_and(|m| m.metadata.response_code == ResponseCode::NXDomain) {
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            (metadata.response_code, metadata.authoritative, metadata.recursion_available) =
+                (ResponseCode::NXDomain, true, true);
+            let sections = Sections { authorities: walk.nxdomain.iter().cloned().collect(), ..Sections::default() };
+            return self.reply(&request, metadata, &sections, ZoneKind::Cluster, started);
+        }
+        let ttl = reply.as_ref().and_then(|m| m.answers.first()).map_or(walk.ttl, |r| r.ttl);
+        plan.prefix = vec![autopath::alias(&walk.asked, plan.question.name(), ttl)];
         self.forwarded(&request, &plan, reply, started)
     }
 
@@ -265,7 +324,7 @@ impl DnsHandler {
             None => (query.original().name().clone(), query.name().clone(), None),
         };
         let forward = |question: Query, prefix: Vec<Record>, undo: Option<Applied>| {
-            Decision::Forward(Plan { question, prefix, undo })
+            Decision::Forward(Plan { question, prefix, undo, walk: None })
         };
         let asked = || match &undo {
             Some(_) => Query::query(name.clone(), qtype),
@@ -280,6 +339,13 @@ impl DnsHandler {
                 false => empty(ResponseCode::Refused),
             };
         };
+        if answer.rcode == ResponseCode::NXDomain
+            && undo.is_none()
+            && let Some(autopath) = &self.autopath
+            && let Some(decision) = self.walk(autopath, request, &name, &lower, qtype, forwarder, &answer)
+        {
+            return decision;
+        }
         if forwarding && self.fallthrough.applies(&lower, &answer) {
             return forward(asked(), Vec::new(), undo);
         }
@@ -299,6 +365,75 @@ impl DnsHandler {
             unbuilt: answer.unbuilt,
         };
         Decision::Done(metadata, sections, zone)
+    }
+
+    /// An autopath walk, when `name` (NXDOMAIN here) is the first query of a pod's search-list
+    /// walk: the names in our zones are answered here, in order, and the first that exists
+    /// (NODATA, but for the last name, counts as missing) is the answer, behind a CNAME from
+    /// the asked name. The names outside our zones go upstream, in order. `None` when the
+    /// question starts no walk we may answer.
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        autopath: &Autopath,
+        request: &Request,
+        name: &Name,
+        lower: &LowerName,
+        qtype: RecordType,
+        forwarder: Option<&Forwarder>,
+        nxdomain: &Answer,
+    ) -> Option<Decision> {
+        let (zone, ttl) = self.authority.cluster_zone_of(lower)?;
+        let walk = autopath::walk(name, &zone, &autopath.host_search)?;
+        if !self.authority.namespace_holds(&walk.namespace, request.src().ip(), autopath.verify_client) {
+            return None;
+        }
+        let last = walk.rest.len() - 1;
+        let mut rest = walk.rest.into_iter().enumerate();
+        while let Some((i, candidate)) = rest.next() {
+            let candidate_lower = LowerName::new(&candidate);
+            let Some(answer) = self.authority.answer(&candidate, &candidate_lower, qtype) else {
+                // Outside our zones: this name and the rest of the walk go upstream.
+                forwarder?;
+                let rest = rest
+                    .map(|(_, name)| name)
+                    .filter(|n| self.authority.answer(n, &LowerName::new(n), qtype).is_none());
+                let walk =
+                    ForwardedWalk { asked: name.clone(), rest: rest.collect(), ttl, nxdomain: nxdomain.soa.clone() };
+                return Some(Decision::Forward(Plan {
+                    question: Query::query(candidate, qtype),
+                    prefix: Vec::new(),
+                    undo: None,
+                    walk: Some(Box::new(walk)),
+                }));
+            };
+            let nodata = answer.rcode == ResponseCode::NoError && answer.answers.is_empty();
+            if answer.rcode == ResponseCode::NXDomain || (nodata && i < last) || answer.rcode == ResponseCode::ServFail
+            {
+                continue;
+            }
+            let first_ttl = answer.answers.first().map_or(ttl, |r| r.ttl);
+            let mut answers = vec![autopath::alias(name, &candidate, first_ttl)];
+            answers.extend(answer.answers);
+            if let (Some(_), Some(target)) = (forwarder, &answer.external) {
+                return Some(Decision::Forward(Plan {
+                    question: Query::query(target.clone(), qtype),
+                    prefix: answers,
+                    undo: None,
+                    walk: None,
+                }));
+            }
+            let mut metadata = Metadata::response_from_request(&request.metadata);
+            (metadata.authoritative, metadata.response_code) = (true, answer.rcode);
+            let sections = Sections {
+                answers,
+                authorities: answer.soa.into_iter().collect(),
+                additionals: answer.additionals,
+                unbuilt: answer.unbuilt,
+            };
+            return Some(Decision::Done(metadata, sections, answer.zone));
+        }
+        None
     }
 
     /// The reply to a forwarded question: the upstream's rcode, flags and sections (behind our

@@ -2,6 +2,7 @@
 
 pub mod answer;
 pub mod authority;
+pub mod autopath;
 pub mod cluster;
 pub mod fast;
 pub mod handler;

@@ -2,6 +2,7 @@
 
 mod api_watch;
 mod apiserver;
+mod autopath;
 mod cli;
 mod config;
 mod container;
