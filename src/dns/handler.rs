@@ -261,24 +261,31 @@ impl DnsHandler {
         let (dnssec, cd) = (dnssec_ok(&request), request.metadata.checking_disabled);
         let mut reply = forwarder.resolve(&plan.question, dnssec, cd).await;
         let Some(walk) = &mut plan.walk else { return self.forwarded(&request, &plan, reply, started) };
-        // An autopath walk: the next name while this one does not exist (or, but for the
-        // last, has no records of the type), as the pod's resolver would go on.
-        loop {
-            let missing = |m: &Message| {
-                m.metadata.response_code == ResponseCode::NXDomain
-                    || (m.metadata.response_code == ResponseCode::NoError && m.answers.is_empty())
-            };
-            let Some(next) = walk.rest.front().filter(|_| reply.as_ref().is_some_and(missing)).cloned() else { break };
-            walk.rest.pop_front();
+        // An autopath walk: the next name while this one does not exist, as the pod's resolver
+        // would go on. A name that exists ends it, with or without records of the type, so
+        // that a lookup's A and AAAA questions end at the same name.
+        let rcode = |reply: &Option<Message>| reply.as_ref().map(|m| m.metadata.response_code);
+        while rcode(&reply) == Some(ResponseCode::NXDomain)
+            && let Some(next) = walk.rest.pop_front()
+        {
             plan.question = Query::query(next, plan.question.query_type());
             reply = forwarder.resolve(&plan.question, dnssec, cd).await;
         }
-        if reply.as_ref().is_some_and(|m| m.metadata.response_code == ResponseCode::NXDomain) {
-            let mut metadata = Metadata::response_from_request(&request.metadata);
-            (metadata.response_code, metadata.authoritative, metadata.recursion_available) =
-                (ResponseCode::NXDomain, true, true);
-            let sections = Sections { authorities: walk.nxdomain.iter().cloned().collect(), ..Sections::default() };
-            return self.reply(&request, metadata, &sections, ZoneKind::Cluster, started);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.recursion_available = true;
+        match rcode(&reply) {
+            Some(ResponseCode::NoError) => {}
+            // Nothing in the walk exists: the asked name's own NXDOMAIN.
+            Some(ResponseCode::NXDomain) => {
+                (metadata.response_code, metadata.authoritative) = (ResponseCode::NXDomain, true);
+                let sections = Sections { authorities: walk.nxdomain.iter().cloned().collect(), ..Sections::default() };
+                return self.reply(&request, metadata, &sections, ZoneKind::Cluster, started);
+            }
+            // The walk could not be finished: the client walks on by itself.
+            _ => {
+                metadata.response_code = ResponseCode::ServFail;
+                return self.reply(&request, metadata, &Sections::default(), ZoneKind::Forwarded, started);
+            }
         }
         let ttl = reply.as_ref().and_then(|m| m.answers.first()).map_or(walk.ttl, |r| r.ttl);
         plan.prefix = vec![autopath::alias(&walk.asked, plan.question.name(), ttl)];
@@ -368,10 +375,9 @@ impl DnsHandler {
     }
 
     /// An autopath walk, when `name` (NXDOMAIN here) is the first query of a pod's search-list
-    /// walk: the names in our zones are answered here, in order, and the first that exists
-    /// (NODATA, but for the last name, counts as missing) is the answer, behind a CNAME from
-    /// the asked name. The names outside our zones go upstream, in order. `None` when the
-    /// question starts no walk we may answer.
+    /// walk: the names in our zones are answered here, in order, and the first that exists is
+    /// the answer, behind a CNAME from the asked name. The names outside our zones go upstream,
+    /// in order. `None` when the question starts no walk we may answer.
     #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
@@ -407,10 +413,22 @@ impl DnsHandler {
                     walk: Some(Box::new(walk)),
                 }));
             };
+            // Missing: no such name, or one with no address of either family (a namespace's
+            // name, an empty non-terminal), which a resolver walking by itself passes too. A
+            // name with an address of the other family ends the walk, so that A and AAAA end
+            // at the same name.
             let nodata = answer.rcode == ResponseCode::NoError && answer.answers.is_empty();
-            if answer.rcode == ResponseCode::NXDomain || (nodata && i < last) || answer.rcode == ResponseCode::ServFail
-            {
+            let no_address = || {
+                [RecordType::A, RecordType::AAAA].iter().all(|&family| {
+                    let other = self.authority.answer(&candidate, &candidate_lower, family);
+                    other.is_none_or(|a| a.answers.is_empty())
+                })
+            };
+            if answer.rcode == ResponseCode::NXDomain || (nodata && i < last && no_address()) {
                 continue;
+            }
+            if answer.rcode == ResponseCode::ServFail {
+                return None;
             }
             let first_ttl = answer.answers.first().map_or(ttl, |r| r.ttl);
             let mut answers = vec![autopath::alias(name, &candidate, first_ttl)];

@@ -65,6 +65,22 @@ async fn the_first_query_of_a_walk_answers_with_the_name_that_exists() {
         "{missing}"
     );
 
+    // A namespace's name holds no address: the walk passes it, as a resolver would.
+    let past_namespace = server.query("apps.empty.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(chain(&past_namespace), ["apps.empty.svc.cluster.local. CNAME apps.", "apps. A 192.0.2.1"]);
+
+    // A Service with only an IPv4 address ends an AAAA walk too, so that a lookup's A and AAAA
+    // end at the same name: behind the CNAME, its NODATA.
+    let v4_only = server.query("web.apps.empty.svc.cluster.local.", RecordType::AAAA).await;
+    assert_eq!(v4_only.metadata.response_code, ResponseCode::NoError, "{v4_only}");
+    assert_eq!(chain(&v4_only), ["web.apps.empty.svc.cluster.local. CNAME web.apps.svc.cluster.local."]);
+    assert_eq!(up.asked("web.apps.", "udp"), 0, "the walk ended in the cluster");
+
+    // An upstream failure ends the walk without an answer: the client walks on by itself.
+    let failed = server.query("fail.example.com.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(failed.metadata.response_code, ResponseCode::ServFail, "{failed}");
+    assert!(failed.answers.is_empty(), "{failed}");
+
     // The last name has no AAAA: behind the CNAME, its NODATA.
     let nodata = server.query("www.example.com.apps.svc.cluster.local.", RecordType::AAAA).await;
     assert_eq!(nodata.metadata.response_code, ResponseCode::NoError, "{nodata}");
