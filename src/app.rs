@@ -365,8 +365,11 @@ fn autopath(cli: &Cli) -> crate::dns::handler::Autopath {
 /// it was saved.
 fn load_saved(path: &std::path::Path, cli: &Cli, writer: &mut crate::registry::RegistryWriter) -> Option<u64> {
     let file = path.display();
-    match source::saved::load(path, cli.manifest_max_size, cli.read_options()) {
-        Ok(loaded) => {
+    // What was saved was already filtered by the namespace labels, which the file does not keep.
+    let options = crate::source::documents::ReadOptions { namespaces: None, ..cli.read_options() };
+    match source::saved::load(path, cli.manifest_max_size, options) {
+        Ok(mut loaded) => {
+            within_watches(&mut loaded.objects, cli);
             writer.replace(&loaded.objects, true);
             let services = loaded.objects.services.len();
             warn!(path = %file, saved_at = loaded.saved_at, services,
@@ -382,6 +385,27 @@ fn load_saved(path: &std::path::Path, cli: &Cli, writer: &mut crate::registry::R
             None
         }
     }
+}
+
+/// Drops the saved objects no watch of this configuration covers: nothing would ever list
+/// them again, so they would be answered forever.
+fn within_watches(objects: &mut crate::registry::ClusterObjects, cli: &Cli) {
+    if !cli.namespaces.is_empty() {
+        let watched = |namespace: &String| cli.namespaces.contains(namespace);
+        objects.services.retain(|s| watched(&s.namespace));
+        objects.endpoint_slices.retain(|s| watched(&s.namespace));
+        objects.pods.retain(|p| watched(&p.namespace));
+        // Without a Namespace watch, a namespace exists while an object in it does.
+        objects.namespaces.clear();
+    }
+    if cli.no_endpoints {
+        objects.endpoint_slices.clear();
+    }
+    if cli.live.pods != PodMode::Verified {
+        objects.pods.clear();
+    }
+    objects.imports.clear();
+    objects.imported_slices.clear();
 }
 
 /// The Kubernetes API client, with the request limits of `--api-qps`, `--api-burst` and

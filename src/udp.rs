@@ -52,15 +52,17 @@ pub fn bind(address: SocketAddr, shared: bool) -> std::io::Result<UdpSocket> {
 /// datagram addressed to the `SO_REUSEPORT` group. Connected to its own address, from which no
 /// client sends, it gets nothing new, so its queue can be drained to empty while the other
 /// sockets on the port take what arrives. Replies are still sent to each query's source.
-fn stop_receiving(socket: &UdpSocket) -> std::io::Result<()> {
-    let mut own = socket.local_addr()?;
+///
+/// Only for a socket bound to one address: connecting a wildcard socket would also fix its
+/// source address to the loopback one, and replies to other hosts would fail. A wildcard socket
+/// keeps receiving until it is closed (returns false).
+fn stop_receiving(socket: &UdpSocket) -> std::io::Result<bool> {
+    let own = socket.local_addr()?;
     if own.ip().is_unspecified() {
-        own.set_ip(match own {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
+        return Ok(false);
     }
-    socket.connect(own)
+    socket.connect(own)?;
+    Ok(true)
 }
 
 /// One UDP worker: answers its socket on its own thread until `stop` is set. Queries that
@@ -99,7 +101,7 @@ impl Worker {
         // Queries that arrived before the stop are still answered, for a bounded time. New
         // ones go to another socket on the port (another instance's, with --reuse-port), or
         // are refused at once (ICMP), rather than queued here and lost at the close.
-        if let Err(error) = stop_receiving(socket) {
+        if let Err(error) = stop_receiving(socket).map(drop) {
             warn!(%error, "cannot stop receiving UDP queries before the drain; those arriving during it may be lost");
         }
         let drain_until = std::time::Instant::now() + DRAIN_FOR;
@@ -309,7 +311,7 @@ mod tests {
         send_all();
         let waiting = {
             // What is queued now must still be read after the socket stops receiving.
-            stop_receiving(&leaving).unwrap();
+            assert!(stop_receiving(&leaving).unwrap());
             queued(&leaving)
         };
         assert!(queued_before > 0, "both sockets of the port receive before");
@@ -317,5 +319,12 @@ mod tests {
         send_all();
         assert_eq!(queued(&leaving), 0, "nothing new reaches a socket that stopped receiving");
         assert_eq!(queued(&staying), 3 * clients.len() - queued_before - waiting, "the other socket gets the rest");
+    }
+
+    #[test]
+    fn a_wildcard_socket_is_not_connected_so_its_replies_keep_their_source() {
+        let wildcard = bind("0.0.0.0:0".parse().unwrap(), true).unwrap();
+        assert!(!stop_receiving(&wildcard).unwrap());
+        assert!(wildcard.peer_addr().is_err(), "connecting would pin the source address to 127.0.0.1");
     }
 }

@@ -54,11 +54,13 @@ impl Authority {
         Authority { zone, registry, static_zones }
     }
 
-    /// The cluster zone that answers `name`, and its TTL, if `name` is in one.
-    pub fn cluster_zone_of(&self, name: &LowerName) -> Option<(Name, u32)> {
+    /// The primary cluster zone (the one kubelet writes into pods' search lists) and its TTL,
+    /// if `name` is in it and in no other zone of ours nested below it.
+    pub fn primary_zone_of(&self, name: &LowerName) -> Option<(Name, u32)> {
         let settings = self.zone.load();
-        let zone = settings.for_name(name);
-        zone.cluster_lower.zone_of(name).then(|| (zone.cluster.clone(), zone.ttl))
+        let primary = std::ptr::eq(settings.for_name(name), &**settings);
+        (primary && !settings.multicluster && settings.cluster_lower.zone_of(name))
+            .then(|| (settings.cluster.clone(), settings.ttl))
     }
 
     /// Whether `namespace` exists and, with `verify`, `client` is a running Pod in it.

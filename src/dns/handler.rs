@@ -100,6 +100,9 @@ struct Plan {
     undo: Option<Applied>,
     /// An autopath walk: `question` is one of its names, these the rest.
     walk: Option<Box<ForwardedWalk>>,
+    /// The question is outside our zones (not a fallthrough name of ours), so
+    /// `--filter-aaaa-forwarded` applies to it.
+    outside: bool,
 }
 
 /// The forwarded part of an autopath walk.
@@ -220,7 +223,7 @@ impl DnsHandler {
             }
             Decision::Forward(plan) => {
                 let forwarder = arc_swap::Guard::into_inner(forwarder).expect("only planned with a forwarder");
-                if forwarder.filters(plan.question.query_type()) {
+                if plan.outside && plan.walk.is_none() && forwarder.filters(plan.question.query_type()) {
                     // NODATA, as if from an upstream: behind our CNAME when chasing one.
                     let nodata = Message::query();
                     return reply(self.forwarded(&request, &plan, Some(nodata), started), out);
@@ -259,8 +262,16 @@ impl DnsHandler {
     pub async fn forward(&self, pending: Pending) -> Vec<u8> {
         let Pending { request, mut plan, started, forwarder } = pending;
         let (dnssec, cd) = (dnssec_ok(&request), request.metadata.checking_disabled);
-        let mut reply = forwarder.resolve(&plan.question, dnssec, cd).await;
-        let Some(walk) = &mut plan.walk else { return self.forwarded(&request, &plan, reply, started) };
+        let Some(walk) = &mut plan.walk else {
+            let reply = forwarder.resolve(&plan.question, dnssec, cd).await;
+            return self.forwarded(&request, &plan, reply, started);
+        };
+        // With --filter-aaaa-forwarded, an AAAA walk asks upstream whether each name exists
+        // with A questions (the A walk of the same lookup asks the same), and answers NODATA.
+        let qtype = plan.question.query_type();
+        let filtered = forwarder.filters(qtype);
+        let probe = |name: &Name| Query::query(name.clone(), if filtered { RecordType::A } else { qtype });
+        let mut reply = forwarder.resolve(&probe(plan.question.name()), dnssec, cd).await;
         // An autopath walk: the next name while this one does not exist, as the pod's resolver
         // would go on. A name that exists ends it, with or without records of the type, so
         // that a lookup's A and AAAA questions end at the same name.
@@ -268,8 +279,8 @@ impl DnsHandler {
         while rcode(&reply) == Some(ResponseCode::NXDomain)
             && let Some(next) = walk.rest.pop_front()
         {
-            plan.question = Query::query(next, plan.question.query_type());
-            reply = forwarder.resolve(&plan.question, dnssec, cd).await;
+            reply = forwarder.resolve(&probe(&next), dnssec, cd).await;
+            plan.question = Query::query(next, qtype);
         }
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.recursion_available = true;
@@ -289,6 +300,9 @@ impl DnsHandler {
         }
         let ttl = reply.as_ref().and_then(|m| m.answers.first()).map_or(walk.ttl, |r| r.ttl);
         plan.prefix = vec![autopath::alias(&walk.asked, plan.question.name(), ttl)];
+        if filtered {
+            reply = Some(Message::query());
+        }
         self.forwarded(&request, &plan, reply, started)
     }
 
@@ -330,8 +344,8 @@ impl DnsHandler {
             }
             None => (query.original().name().clone(), query.name().clone(), None),
         };
-        let forward = |question: Query, prefix: Vec<Record>, undo: Option<Applied>| {
-            Decision::Forward(Plan { question, prefix, undo, walk: None })
+        let forward = |question: Query, prefix: Vec<Record>, undo: Option<Applied>, outside: bool| {
+            Decision::Forward(Plan { question, prefix, undo, walk: None, outside })
         };
         let asked = || match &undo {
             Some(_) => Query::query(name.clone(), qtype),
@@ -342,7 +356,7 @@ impl DnsHandler {
             .or_else(|| self.authority.answer(&name, &lower, qtype));
         let Some(mut answer) = answer else {
             return match forwarding {
-                true => forward(asked(), Vec::new(), undo),
+                true => forward(asked(), Vec::new(), undo, true),
                 false => empty(ResponseCode::Refused),
             };
         };
@@ -354,10 +368,10 @@ impl DnsHandler {
             return decision;
         }
         if forwarding && self.fallthrough.applies(&lower, &answer) {
-            return forward(asked(), Vec::new(), undo);
+            return forward(asked(), Vec::new(), undo, false);
         }
         if let (true, Some(target)) = (forwarding, &answer.external) {
-            return forward(Query::query(target.clone(), qtype), answer.answers, undo);
+            return forward(Query::query(target.clone(), qtype), answer.answers, undo, true);
         }
         if let Some(undo) = &undo {
             undo.undo(&mut answer.answers);
@@ -389,7 +403,7 @@ impl DnsHandler {
         forwarder: Option<&Forwarder>,
         nxdomain: &Answer,
     ) -> Option<Decision> {
-        let (zone, ttl) = self.authority.cluster_zone_of(lower)?;
+        let (zone, ttl) = self.authority.primary_zone_of(lower)?;
         let walk = autopath::walk(name, &zone, &autopath.host_search)?;
         if !self.authority.namespace_holds(&walk.namespace, request.src().ip(), autopath.verify_client) {
             return None;
@@ -411,6 +425,7 @@ impl DnsHandler {
                     prefix: Vec::new(),
                     undo: None,
                     walk: Some(Box::new(walk)),
+                    outside: true,
                 }));
             };
             // Missing: no such name, or one with no address of either family (a namespace's
@@ -439,6 +454,7 @@ impl DnsHandler {
                     prefix: answers,
                     undo: None,
                     walk: None,
+                    outside: true,
                 }));
             }
             let mut metadata = Metadata::response_from_request(&request.metadata);

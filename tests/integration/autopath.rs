@@ -103,3 +103,14 @@ async fn replicas_answer_a_walk_alike_and_without_autopath_nothing_changes() {
     let plain = off.query("www.example.com.apps.svc.cluster.local.", RecordType::A).await;
     assert_eq!(plain.metadata.response_code, ResponseCode::NXDomain, "{plain}");
 }
+
+#[tokio::test]
+async fn with_filter_aaaa_forwarded_an_aaaa_walk_ends_where_the_a_walk_does_with_nodata() {
+    let up = Upstream::start(1);
+    let server = serve(&up, &["--autopath", "--filter-aaaa-forwarded"]);
+    let aaaa = server.query("www.example.com.apps.svc.cluster.local.", RecordType::AAAA).await;
+    assert_eq!(aaaa.metadata.response_code, ResponseCode::NoError, "{aaaa}");
+    assert_eq!(chain(&aaaa), ["www.example.com.apps.svc.cluster.local. CNAME www.example.com."]);
+    let a = server.query("www.example.com.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(chain(&a)[0], chain(&aaaa)[0], "A and AAAA end at the same name");
+}

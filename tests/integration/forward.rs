@@ -314,3 +314,13 @@ async fn with_filter_aaaa_forwarded_aaaa_questions_for_outside_names_never_go_up
     let cluster = server.query("dual.apps.svc.cluster.local.", RecordType::AAAA).await;
     assert_eq!(cluster.answers.len(), 1, "{cluster}");
 }
+
+#[tokio::test]
+async fn filter_aaaa_forwarded_leaves_fallthrough_names_of_our_zones_to_the_upstream() {
+    let up = Upstream::start(1);
+    let server = serve(&[&up], &["--filter-aaaa-forwarded", "--fallthrough", "cluster.local"]);
+    let name = "nothing.apps.svc.cluster.local.";
+    let answer = server.query(name, RecordType::AAAA).await;
+    assert_eq!(up.asked(name, "udp"), 1, "a name of ours is the upstream's to deny: {answer}");
+    assert!(!answer.authorities.is_empty(), "the upstream's SOA, not a local NODATA: {answer}");
+}

@@ -90,3 +90,24 @@ async fn a_corrupt_or_foreign_snapshot_is_ignored_with_a_log_line() {
         assert_eq!(server.admin_get("/ready").0, 503);
     }
 }
+
+#[tokio::test]
+async fn a_snapshot_saved_with_namespace_labels_reads_back_whole() {
+    // The saved namespaces passed the label selector already; the file does not keep labels.
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let api = ApiServer::start();
+    fixture::apply(&api);
+    fixture::apply_text(&api, "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {team: a}}\n");
+    let mut with_labels = args(&snapshot);
+    with_labels.extend(["--namespace-labels".to_string(), "team=a".to_string()]);
+    {
+        let first = start(&api, &with_labels);
+        first.expect_log("initial sync complete", WAIT);
+        wait_for_file(&snapshot);
+    }
+    api.set_unavailable(true);
+    let second = start(&api, &with_labels);
+    second.expect_log("answering from the saved snapshot", WAIT);
+    assert_eq!(rdatas(&second.query("web.apps.svc.cluster.local.", RecordType::A).await.answers), ["10.96.1.10"]);
+}
