@@ -272,13 +272,29 @@ impl DnsHandler {
         let filtered = forwarder.filters(qtype);
         let probe = |name: &Name| Query::query(name.clone(), if filtered { RecordType::A } else { qtype });
         let mut reply = forwarder.resolve(&probe(plan.question.name()), dnssec, cd).await;
-        // An autopath walk: the next name while this one does not exist, as the pod's resolver
-        // would go on. A name that exists ends it, with or without records of the type, so
-        // that a lookup's A and AAAA questions end at the same name.
+        // An autopath walk: the next name while this one is missing, as the pod's resolver
+        // would go on. Missing, as in our zones: no such name, or (but for the last) no address
+        // of either family. A name with an address of the other family ends the walk, so that a
+        // lookup's A and AAAA questions end at the same name.
         let rcode = |reply: &Option<Message>| reply.as_ref().map(|m| m.metadata.response_code);
-        while rcode(&reply) == Some(ResponseCode::NXDomain)
-            && let Some(next) = walk.rest.pop_front()
-        {
+        loop {
+            let nodata = reply.as_ref().is_some_and(|m| m.answers.is_empty()) && !walk.rest.is_empty();
+            let missing = match rcode(&reply) {
+                Some(ResponseCode::NXDomain) => true,
+                Some(ResponseCode::NoError) if nodata => match (filtered, qtype) {
+                    // Only A matters to a client whose AAAA questions are filtered.
+                    (true, _) => true,
+                    (false, RecordType::A | RecordType::AAAA) => {
+                        let other = if qtype == RecordType::A { RecordType::AAAA } else { RecordType::A };
+                        let question = Query::query(plan.question.name().clone(), other);
+                        let other = forwarder.resolve(&question, dnssec, cd).await;
+                        !other.is_some_and(|m| !m.answers.is_empty())
+                    }
+                    _ => true,
+                },
+                _ => false,
+            };
+            let Some(next) = walk.rest.pop_front().filter(|_| missing) else { break };
             reply = forwarder.resolve(&probe(&next), dnssec, cd).await;
             plan.question = Query::query(next, qtype);
         }

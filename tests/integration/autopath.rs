@@ -114,3 +114,19 @@ async fn with_filter_aaaa_forwarded_an_aaaa_walk_ends_where_the_a_walk_does_with
     let a = server.query("www.example.com.apps.svc.cluster.local.", RecordType::A).await;
     assert_eq!(chain(&a)[0], chain(&aaaa)[0], "A and AAAA end at the same name");
 }
+
+#[tokio::test]
+async fn an_outside_name_without_addresses_is_passed_as_a_resolver_would_pass_it() {
+    let up = Upstream::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let resolv_conf = dir.path().join("resolv.conf");
+    std::fs::write(&resolv_conf, "search empty.test\n").unwrap();
+    let server = serve(&up, &["--autopath", "--resolv-conf", resolv_conf.to_str().unwrap()]);
+    let answer = server.query("www.example.com.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(
+        chain(&answer),
+        ["www.example.com.apps.svc.cluster.local. CNAME www.example.com.", "www.example.com. A 192.0.2.1"],
+        "the node's search domain holds the name without an address: the walk goes on to the name itself"
+    );
+    assert_eq!(up.asked("www.example.com.empty.test.", "udp"), 2, "asked for A, then for AAAA");
+}

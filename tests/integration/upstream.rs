@@ -147,6 +147,8 @@ async fn respond(packet: &[u8], id: u8, behaviour: &Behaviour, transport: &'stat
             reply.authorities.push(soa());
         }
         ("fail.example.com.", _) => reply.metadata.response_code = ResponseCode::ServFail,
+        // A name that exists with records of no address type, under `empty.test.`.
+        (name, _) if name.ends_with(".empty.test.") => reply.authorities.push(soa()),
         ("zero.example.com.", RecordType::A) => reply.answers.push(a(0, id)),
         ("big.example.com.", RecordType::A) => {
             if transport == "udp" {
