@@ -288,7 +288,7 @@ impl DnsHandler {
                         let other = if qtype == RecordType::A { RecordType::AAAA } else { RecordType::A };
                         let question = Query::query(plan.question.name().clone(), other);
                         let other = forwarder.resolve(&question, dnssec, cd).await;
-                        !other.is_some_and(|m| !m.answers.is_empty())
+                        other.is_none_or(|m| m.answers.is_empty())
                     }
                     _ => true,
                 },
