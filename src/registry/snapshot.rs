@@ -554,18 +554,16 @@ impl TopologyBuilder {
     }
 
     fn add(&mut self, endpoint: u32, zone: Option<&str>, place: Option<&EndpointPlace>) {
-        let place = place.cloned().unwrap_or_default();
-        self.hinted |= place.has_hints();
-        let nodes: Vec<Box<str>> = match (&*place.for_nodes, self.prefer, place.node) {
-            ([], Some(Prefer::SameNode), Some(node)) => vec![node],
-            (hinted, ..) => hinted.to_vec(),
+        self.hinted |= place.is_some_and(EndpointPlace::has_hints);
+        let (for_nodes, for_zones, node) = match place {
+            Some(place) => (&*place.for_nodes, &*place.for_zones, place.node.as_deref()),
+            None => (&[][..], &[][..], None),
         };
-        let zones: Vec<Box<str>> = match (&*place.for_zones, self.prefer, zone) {
-            ([], Some(_), Some(zone)) => vec![zone.into()],
-            (hinted, ..) => hinted.to_vec(),
-        };
-        self.nodes.extend(nodes.into_iter().map(|node| (node, endpoint)));
-        self.zones.extend(zones.into_iter().map(|zone| (zone, endpoint)));
+        // Hints name whom an endpoint serves; without them, where it runs, when the Service asks.
+        let own_node = node.filter(|_| for_nodes.is_empty() && self.prefer == Some(Prefer::SameNode));
+        let own_zone = zone.filter(|_| for_zones.is_empty() && self.prefer.is_some());
+        self.nodes.extend(for_nodes.iter().map(|n| &**n).chain(own_node).map(|n| (n.into(), endpoint)));
+        self.zones.extend(for_zones.iter().map(|z| &**z).chain(own_zone).map(|z| (z.into(), endpoint)));
     }
 
     fn build(mut self) -> Option<Box<Topology>> {
