@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::admin::{Admin, Readiness};
-use crate::config::{Cli, ForwardArgs, PodMode};
+use crate::config::{Cli, ClientNodes, ForwardArgs, PodMode};
 use crate::config_file::Loaded;
 use crate::dns::authority::Authority;
 use crate::dns::handler::{DnsHandler, Fallthrough};
@@ -230,13 +230,14 @@ pub async fn run(
             let options = WatchOptions {
                 namespaces: cli.namespaces.clone(),
                 labels: cli.labels.clone(),
-                pods: cli.live.pods == PodMode::Verified,
+                pods: cli.live.pods == PodMode::Verified || cli.client_nodes() == ClientNodes::Pods,
                 watch_timeout: cli.watch_timeout,
                 trim: cli.read_options().trim,
                 no_endpoints: cli.no_endpoints,
                 namespace_labels: cli.namespace_labels.clone(),
                 multicluster: !cli.multicluster.is_empty(),
                 node: cli.node().map(String::from),
+                all_nodes: cli.client_nodes() != ClientNodes::Off,
             };
             let persistence = cli.snapshot_file.as_ref().map(|path| {
                 let serving_saved = load_saved(path, &cli, &mut writer);

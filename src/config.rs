@@ -36,6 +36,19 @@ pub enum TopologyAnswers {
     Off,
 }
 
+/// How a central instance finds the node its clients run on (`--client-nodes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ClientNodes {
+    /// Not at all: every client gets every endpoint in the usual rotation.
+    #[default]
+    Off,
+    /// From the client's Pod (its `spec.nodeName`), through a watch of every Pod; else as
+    /// `pod-cidrs`.
+    Pods,
+    /// From the Node whose `spec.podCIDRs` holds the client's address, or whose InternalIP it is.
+    PodCidrs,
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "clusterdns",
@@ -150,10 +163,29 @@ pub struct Cli {
     #[arg(long = "node-name", env = "CLUSTERDNS_NODE_NAME", value_name = "NAME", value_parser = parse_node_name)]
     pub node_name: Option<String>,
 
-    /// With --node-name: list the nearby endpoints of topology-aware headless Services `first`,
-    /// give `only` those (every endpoint when none is near), or `off`.
+    /// With --node-name or --client-nodes: list the nearby endpoints of topology-aware headless
+    /// Services `first`, give `only` those (every endpoint when none is near), or `off`.
     #[arg(long = "topology", env = "CLUSTERDNS_TOPOLOGY", value_name = "MODE", value_enum, default_value_t = TopologyAnswers::First)]
     pub topology: TopologyAnswers,
+
+    /// For central replicas (without --node-name): find the node each client runs on, so that
+    /// topology-aware headless Services answer it with the endpoints on its node, else in its
+    /// zone, first (see --topology and --node-name). `pods` watches every Pod and reads its
+    /// node (needs list and watch on pods; exact, the costlier watch); `pod-cidrs` reads the
+    /// Nodes' `spec.podCIDRs`, for clusters whose nodes are allocated pod CIDRs
+    /// (kube-controller-manager --allocate-node-cidrs; not for CNIs with their own IPAM, such
+    /// as Calico's or the AWS VPC CNI). Both watch every Node, for its zone and InternalIPs
+    /// (hostNetwork Pods; needs list and watch on nodes). A client no Pod or Node places gets
+    /// every endpoint, as without this.
+    #[arg(
+        long = "client-nodes",
+        env = "CLUSTERDNS_CLIENT_NODES",
+        value_name = "FROM",
+        value_enum,
+        default_value_t = ClientNodes::Off,
+        conflicts_with_all = ["manifests", "node_name"]
+    )]
+    pub client_nodes: ClientNodes,
 
     /// Requests per second to the Kubernetes API at most, on average (CoreDNS `apiserver_qps`);
     /// 0: no limit. Protects a large cluster's API server when every instance relists at once.
@@ -567,7 +599,8 @@ impl Cli {
         let trim = crate::registry::object::TrimOptions {
             endpoint_pod_names: self.endpoint_pod_names,
             zones: self.zonal,
-            topology: self.node().is_some(),
+            topology: self.node().is_some() || self.client_nodes() != ClientNodes::Off,
+            pod_nodes: self.client_nodes() == ClientNodes::Pods,
         };
         let namespaces = self
             .namespace_labels
@@ -604,6 +637,11 @@ impl Cli {
     /// `--topology off`.
     pub fn node(&self) -> Option<&str> {
         self.node_name.as_deref().filter(|_| self.topology != TopologyAnswers::Off)
+    }
+
+    /// How clients' nodes are found (`--client-nodes`), unless `--topology off`.
+    pub fn client_nodes(&self) -> ClientNodes {
+        if self.topology == TopologyAnswers::Off { ClientNodes::Off } else { self.client_nodes }
     }
 
     /// How the listen addresses are bound.

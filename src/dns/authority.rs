@@ -10,6 +10,7 @@ use super::fast;
 use super::qname::relative_labels;
 use super::reverse;
 use super::zone::{ZoneKind, ZoneSettings};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -33,6 +34,14 @@ thread_local! {
     /// Where rotated answers start. Per thread, so that queries on different UDP workers never
     /// contend for one counter; each starts at a random point.
     static ROTATION: std::cell::Cell<usize> = std::cell::Cell::new(rand::random::<u32>() as usize);
+}
+
+/// What one query brings to every name its answer holds: where rotated lists start, and who
+/// asked.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    rotation: usize,
+    client: Option<IpAddr>,
 }
 
 fn next_rotation() -> usize {
@@ -70,12 +79,13 @@ impl Authority {
     }
 
     /// The answer for a name in one of our zones, or `None` when the name is not ours. `name`
-    /// is the name as asked (its case is echoed in owner names), `lower` the same lower-cased.
-    pub fn answer(&self, name: &Name, lower: &LowerName, qtype: RecordType) -> Option<Answer> {
+    /// is the name as asked (its case is echoed in owner names), `lower` the same lower-cased;
+    /// `client` the address it came from, for answers that prefer endpoints near it.
+    pub fn answer(&self, name: &Name, lower: &LowerName, qtype: RecordType, client: Option<IpAddr>) -> Option<Answer> {
         let snapshot = self.registry.snapshot();
-        let rotation = next_rotation();
-        let mut answer = self.answer_one(&snapshot, name, lower, qtype, rotation)?;
-        self.chase(&snapshot, lower, &mut answer, qtype, rotation);
+        let asked = Asked { rotation: next_rotation(), client };
+        let mut answer = self.answer_one(&snapshot, name, lower, qtype, asked)?;
+        self.chase(&snapshot, lower, &mut answer, qtype, asked);
         // Before the first complete view of the cluster, a missing name may only be missing
         // from us: NXDOMAIN would be cached downstream, SERVFAIL is retried.
         if !snapshot.synced && answer.rcode == ResponseCode::NXDomain {
@@ -87,7 +97,13 @@ impl Authority {
 
     /// The fast path's reply ([`fast`]) in `out`, when this configuration lets it answer: one
     /// cluster zone, no zone files, and a complete view of the cluster.
-    pub fn answer_fast(&self, query: &fast::Query<'_>, udp: bool, out: &mut Vec<u8>) -> Option<fast::Written> {
+    pub fn answer_fast(
+        &self,
+        query: &fast::Query<'_>,
+        client: IpAddr,
+        udp: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<fast::Written> {
         let settings = self.zone.load();
         if !settings.is_only_zone() || !self.static_zones.load().is_empty() {
             return None;
@@ -96,7 +112,7 @@ impl Authority {
         if !snapshot.synced {
             return None;
         }
-        let pick = Pick { rotation: next_rotation(), headless_ttl: settings.headless_ttl() };
+        let pick = Pick { rotation: next_rotation(), headless_ttl: settings.headless_ttl(), client: Some(client) };
         fast::answer(&settings, &snapshot, query, pick, udp, out)
     }
 
@@ -106,7 +122,7 @@ impl Authority {
         name: &Name,
         lower: &LowerName,
         qtype: RecordType,
-        rotation: usize,
+        asked: Asked,
     ) -> Option<Answer> {
         let settings = self.zone.load();
         let zone = settings.for_name(lower);
@@ -121,7 +137,14 @@ impl Authority {
         }
         let (kind, apex) = builtin?;
         let labels = relative_labels(lower, apex)?;
-        let question = Question { name, labels: &labels, qtype, rotation, headless_ttl: zone.headless_ttl() };
+        let question = Question {
+            name,
+            labels: &labels,
+            qtype,
+            rotation: asked.rotation,
+            headless_ttl: zone.headless_ttl(),
+            client: asked.client,
+        };
         Some(match kind {
             ZoneKind::Cluster if zone.multicluster => cluster::answer(zone, snapshot.clusterset(), &question),
             ZoneKind::Cluster => cluster::answer(zone, snapshot, &question),
@@ -135,7 +158,7 @@ impl Authority {
     /// rcode and SOA become those of the last name in the chain (RFC 6604 §3). A target outside
     /// our zones is left in `external` for the forwarder; a loop or too many hops ends the
     /// chain with what we have. The CNAME is never dropped.
-    fn chase(&self, snapshot: &Snapshot, name: &LowerName, answer: &mut Answer, qtype: RecordType, rotation: usize) {
+    fn chase(&self, snapshot: &Snapshot, name: &LowerName, answer: &mut Answer, qtype: RecordType, asked: Asked) {
         if answer.chase.is_none() {
             return;
         }
@@ -145,7 +168,7 @@ impl Authority {
             if seen.len() > MAX_CNAME_HOPS || seen.contains(&lower) {
                 break;
             }
-            let Some(next) = self.answer_one(snapshot, &target, &lower, qtype, rotation) else {
+            let Some(next) = self.answer_one(snapshot, &target, &lower, qtype, asked) else {
                 answer.external = Some(target);
                 break;
             };
@@ -347,7 +370,7 @@ endpoints:
     fn check(authority: &Authority, cases: &[Case<'_>]) {
         for (qname, qtype, rcode, want) in cases {
             let name = Name::from_ascii(qname).unwrap();
-            let answer = authority.answer(&name, &LowerName::new(&name), *qtype).unwrap();
+            let answer = authority.answer(&name, &LowerName::new(&name), *qtype, None).unwrap();
             assert_eq!(answer.rcode, *rcode, "{qname} {qtype}");
             // Rotated answers come in any order: compare as sets.
             let mut got = lines(&answer);
@@ -675,7 +698,7 @@ endpoints:
     #[test]
     fn names_outside_our_zones_are_not_ours() {
         let name = Name::from_ascii("example.com.").unwrap();
-        assert!(authority().answer(&name, &LowerName::new(&name), A).is_none());
+        assert!(authority().answer(&name, &LowerName::new(&name), A, None).is_none());
     }
 
     #[test]
@@ -684,9 +707,9 @@ endpoints:
         let zone = ZoneSettings::new(Name::from_ascii("cluster.local.").unwrap(), 5, PodMode::Disabled);
         let authority = Authority::new(Arc::new(ArcSwap::from_pointee(zone)), registry, Zones::default());
         let name = Name::from_ascii("web.shop.svc.cluster.local.").unwrap();
-        let answer = authority.answer(&name, &LowerName::new(&name), A).unwrap();
+        let answer = authority.answer(&name, &LowerName::new(&name), A, None).unwrap();
         assert_eq!(answer.rcode, ResponseCode::ServFail);
         let apex = Name::from_ascii("cluster.local.").unwrap();
-        assert_eq!(authority.answer(&apex, &LowerName::new(&apex), SOA).unwrap().rcode, NoError);
+        assert_eq!(authority.answer(&apex, &LowerName::new(&apex), SOA, None).unwrap().rcode, NoError);
     }
 }

@@ -90,6 +90,8 @@ pub struct Question<'q> {
     pub rotation: usize,
     /// The TTL of headless answers in this response (see [`ZoneSettings::headless_ttl`]).
     pub headless_ttl: u32,
+    /// Who asked, for answers that prefer endpoints near the client.
+    pub client: Option<IpAddr>,
 }
 
 pub fn answer(zone: &ZoneSettings, snapshot: &Snapshot, q: &Question<'_>) -> Answer {
@@ -305,6 +307,8 @@ pub(super) struct Pick {
     pub rotation: usize,
     /// The TTL of headless answers in this response.
     pub headless_ttl: u32,
+    /// Who asked.
+    pub client: Option<IpAddr>,
 }
 
 fn rrset(
@@ -326,7 +330,7 @@ fn rrset(
         }
         _ => {
             let mut sink = Records { zone, name, owner: q.name, answers: Vec::new(), additionals: Vec::new() };
-            let pick = Pick { rotation: q.rotation, headless_ttl: q.headless_ttl };
+            let pick = Pick { rotation: q.rotation, headless_ttl: q.headless_ttl, client: q.client };
             let unbuilt = records(zone, snapshot, name, node, pick, qtype, &mut sink);
             (sink.answers, sink.additionals, unbuilt)
         }
@@ -354,10 +358,11 @@ pub(super) fn records(
         }
         (Node::Headless(entry), RecordType::A | RecordType::AAAA) => {
             let ipv6 = qtype == RecordType::AAAA;
-            let near = match snapshot.here() {
-                Some(here) if zone.topology != TopologyAnswers::Off => entry.near(ipv6, here),
-                _ => Near::default(),
-            };
+            // Only Services that prefer nearby endpoints look the client up.
+            let place = (entry.prefers_near() && zone.topology != TopologyAnswers::Off)
+                .then(|| snapshot.place_of(pick.client))
+                .flatten();
+            let near = place.map_or_else(Near::default, |place| entry.near(ipv6, place));
             if !near.is_empty() {
                 return near_first(entry, ipv6, near, zone.topology == TopologyAnswers::Only, pick, sink);
             }

@@ -168,7 +168,7 @@ impl DnsHandler {
         if protocol == Protocol::Udp && (src.port() == 0 || src.ip().is_unspecified()) {
             return Outcome::Silent;
         }
-        if let Some((qtype, written)) = self.answer_fast(packet, protocol, out) {
+        if let Some((qtype, written)) = self.answer_fast(packet, src, protocol, out) {
             let zone = if written.reverse { ZoneKind::Reverse } else { ZoneKind::Cluster };
             self.metrics.request(transport(protocol), qtype, zone, written.rcode, out.len(), started);
             return Outcome::Reply;
@@ -243,7 +243,13 @@ impl DnsHandler {
     /// The fast path ([`fast`]), when nothing configured stands between the question and the
     /// cluster zone and no query is logged: no rewrite, template or hosts entry, no zone whose
     /// NXDOMAIN answers are forwarded.
-    fn answer_fast(&self, packet: &[u8], protocol: Protocol, out: &mut Vec<u8>) -> Option<(RecordType, fast::Written)> {
+    fn answer_fast(
+        &self,
+        packet: &[u8],
+        src: SocketAddr,
+        protocol: Protocol,
+        out: &mut Vec<u8>,
+    ) -> Option<(RecordType, fast::Written)> {
         if self.log_queries.load(Ordering::Relaxed) || tracing::enabled!(tracing::Level::DEBUG) {
             return None;
         }
@@ -251,7 +257,7 @@ impl DnsHandler {
         if !self.rules.load().is_empty() {
             return None;
         }
-        let written = self.authority.answer_fast(&query, protocol == Protocol::Udp, out)?;
+        let written = self.authority.answer_fast(&query, src.ip(), protocol == Protocol::Udp, out)?;
         // An NXDOMAIN may instead be forwarded (fallthrough zones) or start an autopath walk.
         let forwarded =
             written.rcode == ResponseCode::NXDomain && (!self.fallthrough.zones.is_empty() || self.autopath.is_some());
@@ -369,7 +375,7 @@ impl DnsHandler {
         };
         let answer = rules
             .answer(&name, &lower, qtype, request.src().ip())
-            .or_else(|| self.authority.answer(&name, &lower, qtype));
+            .or_else(|| self.authority.answer(&name, &lower, qtype, Some(request.src().ip())));
         let Some(mut answer) = answer else {
             return match forwarding {
                 true => forward(asked(), Vec::new(), undo, true),
@@ -421,6 +427,7 @@ impl DnsHandler {
     ) -> Option<Decision> {
         let (zone, ttl) = self.authority.primary_zone_of(lower)?;
         let walk = autopath::walk(name, &zone, &autopath.host_search)?;
+        let client = Some(request.src().ip());
         if !self.authority.namespace_holds(&walk.namespace, request.src().ip(), autopath.verify_client) {
             return None;
         }
@@ -428,12 +435,12 @@ impl DnsHandler {
         let mut rest = walk.rest.into_iter().enumerate();
         while let Some((i, candidate)) = rest.next() {
             let candidate_lower = LowerName::new(&candidate);
-            let Some(answer) = self.authority.answer(&candidate, &candidate_lower, qtype) else {
+            let Some(answer) = self.authority.answer(&candidate, &candidate_lower, qtype, client) else {
                 // Outside our zones: this name and the rest of the walk go upstream.
                 forwarder?;
                 let rest = rest
                     .map(|(_, name)| name)
-                    .filter(|n| self.authority.answer(n, &LowerName::new(n), qtype).is_none());
+                    .filter(|n| self.authority.answer(n, &LowerName::new(n), qtype, client).is_none());
                 let walk =
                     ForwardedWalk { asked: name.clone(), rest: rest.collect(), ttl, nxdomain: nxdomain.soa.clone() };
                 return Some(Decision::Forward(Plan {
@@ -451,7 +458,7 @@ impl DnsHandler {
             let nodata = answer.rcode == ResponseCode::NoError && answer.answers.is_empty();
             let no_address = || {
                 [RecordType::A, RecordType::AAAA].iter().all(|&family| {
-                    let other = self.authority.answer(&candidate, &candidate_lower, family);
+                    let other = self.authority.answer(&candidate, &candidate_lower, family, client);
                     other.is_none_or(|a| a.answers.is_empty())
                 })
             };

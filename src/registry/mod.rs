@@ -5,6 +5,7 @@
 //! load the current snapshot without locks, so they never block a writer and never see a
 //! half-applied update.
 
+pub mod clients;
 pub mod imported;
 pub mod model;
 pub mod object;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use super::object::{ClusterObjects, EndpointSlice, Place, Pod, Service, ServiceKind};
+use super::object::{ClusterObjects, EndpointSlice, Node, Place, Pod, Service, ServiceKind};
 use super::snapshot::{NamespaceEntry, ReverseIndex, ReverseTarget, ServiceEntry, ServiceName, Snapshot};
 
 /// `(namespace, name)`; Namespaces themselves use an empty namespace.
@@ -25,7 +25,8 @@ pub enum Kind {
     ServiceImport,
     /// An EndpointSlice of a ServiceImport.
     ImportedSlice,
-    /// The Node this instance runs on (`--node-name`), for its zone.
+    /// The Node this instance runs on (`--node-name`), for its zone; or every Node, for where
+    /// clients run (`--client-nodes`).
     Node,
 }
 
@@ -38,7 +39,7 @@ pub enum Object {
     Pod(Pod),
     ServiceImport(Service),
     ImportedSlice(EndpointSlice),
-    Node(Place),
+    Node(Node),
 }
 
 impl Object {
@@ -60,7 +61,7 @@ impl Object {
             Object::EndpointSlice(s) | Object::ImportedSlice(s) => (s.namespace.clone(), s.name.clone()),
             Object::Namespace(n) => (String::new(), n.clone()),
             Object::Pod(p) => (p.namespace.clone(), p.name.clone()),
-            Object::Node(place) => (String::new(), place.node.clone()),
+            Object::Node(node) => (String::new(), node.place.node.clone()),
         }
     }
 }
@@ -100,6 +101,12 @@ pub struct Model {
     /// Where this instance runs (`None` without `--node-name`).
     here: Option<Arc<Place>>,
     here_dirty: bool,
+    /// Every Node, by name, when this instance serves clients of many nodes (`--client-nodes`).
+    nodes: HashMap<String, Node>,
+    nodes_dirty: bool,
+    /// The nodes each client address belongs to, counted: a Pod's IPs, a Node's own addresses.
+    client_ips: HashMap<IpAddr, Vec<(Arc<str>, usize)>>,
+    dirty_client_ips: HashSet<IpAddr>,
 }
 
 impl Model {
@@ -107,6 +114,8 @@ impl Model {
     pub fn is_dirty(&self) -> bool {
         !(self.dirty_services.is_empty() && self.dirty_namespaces.is_empty() && self.dirty_pod_ips.is_empty())
             || self.here_dirty
+            || self.nodes_dirty
+            || !self.dirty_client_ips.is_empty()
             || self.clusterset.as_ref().is_some_and(|c| c.is_dirty())
     }
 
@@ -213,8 +222,21 @@ impl Model {
                 }
                 self.namespace_changed(&name);
             }
-            // Only the Node this instance runs on is watched; any other is not ours.
-            Object::Node(place) => return self.is_here(&place.node) && self.set_place(place),
+            // With --node-name only the Node this instance runs on is watched, and any other is
+            // not ours; without, every Node is a place clients run.
+            Object::Node(node) if self.here.is_some() => {
+                return self.is_here(&node.place.node) && self.set_place(node.place);
+            }
+            Object::Node(node) => {
+                if self.nodes.get(&node.place.node) == Some(&node) {
+                    return false;
+                }
+                self.count_node_addresses(&node, 1);
+                if let Some(old) = self.nodes.insert(node.place.node.clone(), node) {
+                    self.count_node_addresses(&old, -1);
+                }
+                self.nodes_dirty = true;
+            }
             Object::Pod(pod) => {
                 let key = (pod.namespace.clone(), pod.name.clone());
                 if self.pods.get(&key) == Some(&pod) {
@@ -262,7 +284,14 @@ impl Model {
                 self.leave_namespace(&key.0);
             }
             // Without its Node object, this instance's zone is unknown; its node is still its own.
-            Kind::Node => return self.is_here(&key.1) && self.set_place(Place { node: key.1.clone(), zone: None }),
+            Kind::Node if self.here.is_some() => {
+                return self.is_here(&key.1) && self.set_place(Place { node: key.1.clone(), zone: None });
+            }
+            Kind::Node => {
+                let Some(old) = self.nodes.remove(&key.1) else { return false };
+                self.count_node_addresses(&old, -1);
+                self.nodes_dirty = true;
+            }
         }
         true
     }
@@ -281,7 +310,10 @@ impl Model {
             Object::ImportedSlice(slice) => {
                 self.clusterset.as_ref().is_some_and(|c| c.holds(&Object::EndpointSlice(slice.clone())))
             }
-            Object::Node(place) => self.here.as_deref() == Some(place),
+            Object::Node(node) => match &self.here {
+                Some(here) => **here == node.place,
+                None => self.nodes.get(&key.1) == Some(node),
+            },
         }
     }
 
@@ -341,7 +373,11 @@ impl Model {
             Kind::Pod => Box::new(self.pods.keys().cloned()),
             // The Node counts as held once its object has given a zone.
             Kind::Node => Box::new(
-                self.here.iter().filter(|here| here.zone.is_some()).map(|here| (String::new(), here.node.clone())),
+                self.here
+                    .iter()
+                    .filter(|here| here.zone.is_some())
+                    .map(|here| (String::new(), here.node.clone()))
+                    .chain(self.nodes.keys().map(|name| (String::new(), name.clone()))),
             ),
             Kind::ServiceImport | Kind::ImportedSlice => match &self.clusterset {
                 Some(clusterset) if kind == Kind::ServiceImport => clusterset.keys(Kind::Service),
@@ -380,6 +416,9 @@ impl Model {
     }
 
     fn count_pod_ips(&mut self, pod: &Pod, delta: isize) {
+        if let Some(node) = &pod.node {
+            self.count_client_ips(&pod.ips, node, delta);
+        }
         for ip in &pod.ips {
             let key = (pod.namespace.clone(), *ip);
             let count = self.pod_ips.entry(key.clone()).or_default();
@@ -388,6 +427,31 @@ impl Model {
                 self.pod_ips.remove(&key);
             }
             self.dirty_pod_ips.insert(key);
+        }
+    }
+
+    fn count_node_addresses(&mut self, node: &Node, delta: isize) {
+        self.count_client_ips(&node.addresses, &node.place.node, delta);
+    }
+
+    /// Counts `ips` as clients on `node` (`delta` 1), or no longer (-1).
+    fn count_client_ips(&mut self, ips: &[IpAddr], node: &str, delta: isize) {
+        for ip in ips {
+            let nodes = self.client_ips.entry(*ip).or_default();
+            match nodes.iter().position(|(n, _)| &**n == node) {
+                Some(at) => {
+                    nodes[at].1 = nodes[at].1.saturating_add_signed(delta);
+                    if nodes[at].1 == 0 {
+                        nodes.remove(at);
+                    }
+                }
+                None if delta > 0 => nodes.push((node.into(), delta.unsigned_abs())),
+                None => {}
+            }
+            if nodes.is_empty() {
+                self.client_ips.remove(ip);
+            }
+            self.dirty_client_ips.insert(*ip);
         }
     }
 
@@ -411,6 +475,14 @@ impl Model {
         let mut next = previous.clone();
         if std::mem::take(&mut self.here_dirty) {
             next.here = self.here.clone();
+        }
+        if std::mem::take(&mut self.nodes_dirty) {
+            next.clients.set_nodes(self.nodes.values());
+        }
+        for ip in std::mem::take(&mut self.dirty_client_ips) {
+            // An address two nodes claim at once (reused before its old Pod is gone) belongs
+            // to the one that claimed it first.
+            next.clients.set_node_of(ip, self.client_ips.get(&ip).and_then(|nodes| nodes.first()).map(|n| n.0.clone()));
         }
         let dirty_namespaces = std::mem::take(&mut self.dirty_namespaces);
         for ns in &dirty_namespaces {

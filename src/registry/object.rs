@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use hickory_proto::rr::Name;
@@ -36,6 +37,8 @@ pub enum ObjectError {
     BadPort { field: &'static str, value: i32 },
     #[error("{field}: {value:?} is not one of {expected}")]
     NotOneOf { field: &'static str, value: String, expected: &'static str },
+    #[error("{field}: {value:?} is not a valid CIDR")]
+    BadCidr { field: &'static str, value: String },
     #[error("addressType {0:?} is not IPv4 or IPv6")]
     BadAddressType(String),
     #[error("address {address} does not match addressType {address_type}")]
@@ -171,7 +174,7 @@ impl EndpointSlice {
     }
 }
 
-/// Where this instance runs: its node (`--node-name`) and that Node's topology zone.
+/// Where a client or this instance runs: a node and that Node's topology zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
     pub node: String,
@@ -182,12 +185,58 @@ pub struct Place {
 /// The label that names a Node's topology zone.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
-impl Place {
-    /// The place a Node object describes.
-    pub fn from_node(node: &core::Node) -> Result<Place, ObjectError> {
+/// A Node: where it is, and, for a central instance (`--client-nodes`), the addresses its
+/// clients send from: its pod CIDRs and its own InternalIPs (hostNetwork Pods).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub place: Place,
+    /// `spec.podCIDRs` (or `spec.podCIDR`), each as its first and last address.
+    pub pod_cidrs: Box<[RangeInclusive<IpAddr>]>,
+    /// `status.addresses` of type InternalIP.
+    pub addresses: Box<[IpAddr]>,
+}
+
+impl Node {
+    /// A Node object's place, with its client addresses when `clients` (a bad CIDR or address
+    /// is left out).
+    pub fn trim(node: &core::Node, clients: bool) -> Result<Trimmed<Node>, ObjectError> {
         let name = name_of(&node.metadata)?;
         let zone = label_of(&node.metadata, ZONE_LABEL).map(|zone| zone.to_ascii_lowercase());
-        Ok(Place { node: name.to_ascii_lowercase(), zone })
+        let place = Place { node: name.to_ascii_lowercase(), zone };
+        let (mut skipped, mut pod_cidrs, mut addresses) = (Vec::new(), Vec::new(), Vec::new());
+        if clients {
+            let spec = node.spec.as_ref();
+            let cidrs: Vec<&String> = match spec.and_then(|s| s.pod_cidrs.as_ref()).filter(|c| !c.is_empty()) {
+                Some(cidrs) => cidrs.iter().collect(),
+                None => spec.and_then(|s| s.pod_cidr.as_ref()).into_iter().collect(),
+            };
+            pod_cidrs = each(cidrs, &mut skipped, |cidr| parse_cidr("spec.podCIDRs", cidr));
+            let internal = node.status.iter().flat_map(|s| s.addresses.iter().flatten());
+            let internal = internal.filter(|a| a.type_ == "InternalIP");
+            addresses = each(internal, &mut skipped, |a| parse_ip("status.addresses[].address", &a.address));
+        }
+        let node = Node { place, pod_cidrs: pod_cidrs.into(), addresses: addresses.into() };
+        Ok(Trimmed { object: node, skipped })
+    }
+}
+
+/// `10.244.1.0/24` as its first and last address.
+fn parse_cidr(field: &'static str, value: &str) -> Result<RangeInclusive<IpAddr>, ObjectError> {
+    let bad = || ObjectError::BadCidr { field, value: value.to_string() };
+    let (ip, bits) = value.split_once('/').ok_or_else(bad)?;
+    let bits: u32 = bits.parse().map_err(|_| bad())?;
+    match parse_ip(field, ip).map_err(|_| bad())? {
+        IpAddr::V4(ip) if bits <= 32 => {
+            let host = u32::MAX.checked_shr(bits).unwrap_or(0);
+            let first = u32::from(ip) & !host;
+            Ok(IpAddr::from(std::net::Ipv4Addr::from(first))..=IpAddr::from(std::net::Ipv4Addr::from(first | host)))
+        }
+        IpAddr::V6(ip) if bits <= 128 => {
+            let host = u128::MAX.checked_shr(bits).unwrap_or(0);
+            let first = u128::from(ip) & !host;
+            Ok(IpAddr::from(std::net::Ipv6Addr::from(first))..=IpAddr::from(std::net::Ipv6Addr::from(first | host)))
+        }
+        _ => Err(bad()),
     }
 }
 
@@ -196,6 +245,8 @@ pub struct Pod {
     pub namespace: String,
     pub name: String,
     pub ips: Vec<IpAddr>,
+    /// `spec.nodeName`, lower-cased, when kept ([`TrimOptions::pod_nodes`]).
+    pub node: Option<Box<str>>,
 }
 
 /// Everything a source knows, in the shape the registry indexes.
@@ -231,8 +282,10 @@ pub struct TrimOptions {
     /// Endpoints keep their topology zone (`endpoints[].zone`), for zone-pinned names.
     pub zones: bool,
     /// Endpoints keep their zone, node and hints, for answers that prefer the client's node or
-    /// zone (`--node-name`).
+    /// zone (`--node-name`, `--client-nodes`).
     pub topology: bool,
+    /// Pods keep their node, the node of their clients' queries (`--client-nodes pods`).
+    pub pod_nodes: bool,
 }
 
 /// A converted object, and the parts of it that were left out because DNS cannot use them
@@ -548,7 +601,7 @@ fn pod_name(e: &discovery::Endpoint, options: TrimOptions) -> Option<String> {
 impl Pod {
     /// A Pod's IPs. Pods that have finished (`Succeeded`, `Failed`) keep none: their addresses
     /// may be reused. A bad address is left out.
-    pub fn trim(pod: &core::Pod) -> Result<Trimmed<Pod>, ObjectError> {
+    pub fn trim(pod: &core::Pod, options: TrimOptions) -> Result<Trimmed<Pod>, ObjectError> {
         let name = name_of(&pod.metadata)?;
         let namespace = namespace_of(&pod.metadata)?;
         let status = pod.status.as_ref();
@@ -561,7 +614,9 @@ impl Pod {
                 ips = each([ip], &mut skipped, |ip| parse_ip("status.podIP", ip));
             }
         }
-        Ok(Trimmed { object: Pod { namespace, name, ips }, skipped })
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|_| options.pod_nodes);
+        let node = node.filter(|n| !n.is_empty()).map(|n| n.to_ascii_lowercase().into());
+        Ok(Trimmed { object: Pod { namespace, name, ips, node }, skipped })
     }
 }
 

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
+use super::clients::{Clients, PlaceRef};
 use super::object::{ClusterObjects, EndpointPlace, EndpointSlice, NamedPort, Place, Prefer, Service, ServiceKind};
 
 /// One published address of a Service: its endpoint name and, for a headless Service, one of
@@ -177,15 +178,20 @@ impl ServiceEntry {
         if ipv6 { &self.endpoints[self.ipv6_start..] } else { &self.endpoints[..self.ipv6_start] }
     }
 
+    /// Whether this Service's answers prefer endpoints near the client.
+    pub fn prefers_near(&self) -> bool {
+        self.topology.is_some()
+    }
+
     /// The published IPv4 (`ipv6: false`) or IPv6 endpoints near `here`: those that serve its
     /// node or, when none does, its zone. Empty when none is near, or the Service prefers
     /// nothing.
-    pub fn near(&self, ipv6: bool, here: &Place) -> Near<'_> {
+    pub fn near(&self, ipv6: bool, here: PlaceRef<'_>) -> Near<'_> {
         let Some(topology) = &self.topology else { return Near(&[]) };
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 endpoints");
         let range = if ipv6 { index(self.ipv6_start)..index(self.endpoints.len()) } else { 0..index(self.ipv6_start) };
-        let on_node = Topology::serving(&topology.nodes, &here.node, &range);
-        match &here.zone {
+        let on_node = Topology::serving(&topology.nodes, here.node, &range);
+        match here.zone {
             Some(zone) if on_node.is_empty() => Topology::serving(&topology.zones, zone, &range),
             _ => on_node,
         }
@@ -377,6 +383,8 @@ pub struct Snapshot {
     pub(super) clusterset: Option<Arc<Snapshot>>,
     /// Where this instance runs (`--node-name`).
     pub(super) here: Option<Arc<Place>>,
+    /// Where the clients run, for an instance that serves many nodes (`--client-nodes`).
+    pub(super) clients: Clients,
 }
 
 impl Snapshot {
@@ -393,6 +401,15 @@ impl Snapshot {
     /// Where this instance runs, when it knows (`--node-name`).
     pub fn here(&self) -> Option<&Place> {
         self.here.as_deref()
+    }
+
+    /// Where the client at `client` runs: this instance's own place in node-local mode, else
+    /// what the Pods and Nodes say (`--client-nodes`).
+    pub fn place_of(&self, client: Option<IpAddr>) -> Option<PlaceRef<'_>> {
+        match self.here() {
+            Some(here) => Some(PlaceRef { node: &here.node, zone: here.zone.as_deref() }),
+            None => self.clients.place_of(client?),
+        }
     }
 
     /// The view of the clusterset zone: ServiceImports as Services (empty when off).
@@ -734,8 +751,8 @@ mod tests {
         }
         let entry = ServiceEntry::new(Arc::new(service), [slice].iter());
         let near = |ipv6: bool, node: &str, zone: Option<&str>| -> Vec<String> {
-            let here = Place { node: node.into(), zone: zone.map(Into::into) };
-            entry.near(ipv6, &here).iter().map(|i| entry.endpoints[i as usize].ip.to_string()).collect()
+            let here = PlaceRef { node, zone };
+            entry.near(ipv6, here).iter().map(|i| entry.endpoints[i as usize].ip.to_string()).collect()
         };
         assert_eq!(near(false, "n1", Some("a")), ["10.0.0.2", "10.0.0.3"], "PreferSameZone: the zone's, in IP order");
         assert_eq!(near(true, "n1", Some("a")), ["fd00::1", "fd00::2"], "a hint names the zone an endpoint serves");

@@ -51,6 +51,8 @@ pub struct WatchOptions {
     pub multicluster: bool,
     /// Watch this Node, the one the instance runs on (`--node-name`), for its zone.
     pub node: Option<String>,
+    /// Watch every Node, for where clients run (`--client-nodes`).
+    pub all_nodes: bool,
 }
 
 fn plural(kind: Kind) -> &'static str {
@@ -172,6 +174,10 @@ pub fn start(
         let config = base().fields(&format!("metadata.name={node}"));
         spawn_watch(Api::<core::Node>::all(client.clone()), config, Kind::Node, 0, trim_node, options.trim, tx.clone());
         watches.insert((Kind::Node, 0), WatchState::default());
+    } else if options.all_nodes {
+        let nodes = Api::<core::Node>::all(client.clone());
+        spawn_watch(nodes, base(), Kind::Node, 0, trim_client_node, options.trim, tx.clone());
+        watches.insert((Kind::Node, 0), WatchState { all_nodes: true, ..WatchState::default() });
     }
     tokio::spawn(Assembler::new(watches, writer, metrics, persistence).run(rx));
 }
@@ -212,12 +218,18 @@ fn trim_namespace(ns: &core::Namespace, _: TrimOptions) -> Result<Trimmed<Object
     object::namespace_name(ns).map(|name| Trimmed { object: Object::Namespace(name), skipped: Vec::new() })
 }
 
+/// The Node this instance runs on: its place alone.
 fn trim_node(node: &core::Node, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
-    object::Place::from_node(node).map(|place| Trimmed { object: Object::Node(place), skipped: Vec::new() })
+    object::Node::trim(node, false).map(|t| Trimmed { object: Object::Node(t.object), skipped: t.skipped })
 }
 
-fn trim_pod(pod: &core::Pod, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
-    Pod::trim(pod).map(|t| Trimmed { object: Object::Pod(t.object), skipped: t.skipped })
+/// A Node clients run on: its place, pod CIDRs and addresses.
+fn trim_client_node(node: &core::Node, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
+    object::Node::trim(node, true).map(|t| Trimmed { object: Object::Node(t.object), skipped: t.skipped })
+}
+
+fn trim_pod(pod: &core::Pod, options: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
+    Pod::trim(pod, options).map(|t| Trimmed { object: Object::Pod(t.object), skipped: t.skipped })
 }
 
 fn trim_import(import: &mcs::ServiceImport, _: TrimOptions) -> Result<Trimmed<Object>, ObjectError> {
@@ -317,6 +329,8 @@ struct WatchState {
     synced: bool,
     /// The last error, while the watch is failing.
     failing: Option<String>,
+    /// A watch of every Node (`--client-nodes`), not of this instance's own.
+    all_nodes: bool,
 }
 
 struct Assembler {
@@ -440,7 +454,11 @@ impl Assembler {
         // A resource the cluster does not serve has no objects, and waiting for it would keep
         // every other zone from answering: it counts as listed, empty, and is asked again.
         if let What::NotServed(error) = &change.what {
-            if state.failing.is_none() && change.kind == Kind::Node {
+            if state.failing.is_none() && change.kind == Kind::Node && state.all_nodes {
+                warn!(kind, %error, "cannot list Nodes: the ClusterRole does not grant list and watch on nodes; \
+                    clients' zones and pod CIDRs are unknown, so only clients placed by their Pod get endpoints \
+                    on their own node first; retrying");
+            } else if state.failing.is_none() && change.kind == Kind::Node {
                 warn!(kind, %error, "cannot read this instance's Node: the ClusterRole does not grant get, list \
                     and watch on nodes; its zone is unknown, so only endpoints on this node are preferred; retrying");
             } else if state.failing.is_none() {

@@ -186,12 +186,16 @@ fn endpoint_slice(slice: &EndpointSlice) -> Value {
 
 fn pod(pod: &Pod) -> Value {
     let ips: Vec<Value> = pod.ips.iter().map(|ip| json!({"ip": ip})).collect();
-    json!({
+    let mut value = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": pod.name, "namespace": pod.namespace},
         "status": {"phase": "Running", "podIPs": ips},
-    })
+    });
+    if let Some(node) = &pod.node {
+        value["spec"] = json!({"nodeName": node});
+    }
+    value
 }
 
 #[cfg(test)]

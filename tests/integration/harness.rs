@@ -3,7 +3,7 @@
 //! drop.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -241,6 +241,17 @@ impl DnsServer {
 
     pub async fn exchange(&self, message: Message, transport: Transport) -> Message {
         exchange(self.addr, message, transport, &self.provider).await
+    }
+
+    /// Asks `name` over UDP from the local address `source` (any address of 127.0.0.0/8 is
+    /// this host's), as a client at that address would.
+    pub async fn query_from(&self, source: IpAddr, name: &str, rtype: RecordType) -> Message {
+        let request = DnsRequest::new(query_message(name, rtype, None), DnsRequestOptions::default());
+        let udp = UdpClientStream::builder(self.addr, self.provider.clone())
+            .with_timeout(Some(QUERY_TIMEOUT))
+            .with_bind_addr(Some(SocketAddr::new(source, 0)))
+            .exchange();
+        udp.send(request).first_answer().await.expect("a DNS response").into_message()
     }
 
     /// Polls `name` until `done` holds for the response, or `timeout` passes.

@@ -208,3 +208,130 @@ async fn without_its_node_object_an_instance_still_prefers_its_own_node() {
     let leaders: BTreeSet<String> = zonal.iter().map(|a| a[0].clone()).collect();
     assert_eq!(leaders.len(), 5, "no zone known, no zone preferred: {zonal:?}");
 }
+
+/// Three Nodes whose pod CIDRs and InternalIPs are loopback ranges, so that a test client
+/// choosing its source address runs "on" one of them.
+const CLIENT_NODES: &str = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: node-1, labels: {topology.kubernetes.io/zone: zone-a}}
+spec: {podCIDR: 127.0.1.0/24, podCIDRs: [127.0.1.0/24, "fd00:1::/64"]}
+status: {addresses: [{type: InternalIP, address: 127.0.10.1}, {type: Hostname, address: node-1}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-2, labels: {topology.kubernetes.io/zone: zone-a}}
+spec: {podCIDRs: [127.0.2.0/24]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node-3, labels: {topology.kubernetes.io/zone: zone-b}}
+spec: {podCIDRs: [127.0.3.0/24]}
+status: {addresses: [{type: InternalIP, address: 127.0.30.1}]}
+"#;
+
+fn ip(s: &str) -> std::net::IpAddr {
+    s.parse().unwrap()
+}
+
+/// The A answers of `service` in `shop` for a client at `source`, `count` queries in a row.
+async fn answers_from(server: &DnsServer, source: &str, service: &str, count: usize) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for _ in 0..count {
+        let name = format!("{service}.shop.svc.cluster.local");
+        all.push(in_order(&server.query_from(ip(source), &name, RecordType::A).await.answers));
+    }
+    all
+}
+
+fn start_central(api: &ApiServer, client_nodes: &str) -> DnsServer {
+    DnsServer::start_api(api, &["--client-nodes", client_nodes, "--udp-workers", "1"])
+}
+
+#[tokio::test]
+async fn central_replicas_place_each_client_by_its_nodes_pod_cidr() {
+    let api = ApiServer::start();
+    fixture::apply_text(&api, CLIENT_NODES);
+    fixture::apply_text(&api, SERVICES);
+    let server = start_central(&api, "pod-cidrs");
+    let requests = api.requests();
+    assert!(
+        requests.iter().any(|r| r.starts_with("GET /api/v1/nodes?") && !r.contains("fieldSelector")),
+        "every Node is watched: {requests:?}"
+    );
+    assert!(!requests.iter().any(|r| r.contains("/pods")), "no Pod watch for pod CIDRs: {requests:?}");
+
+    let zonal_all = ["10.3.0.1", "10.3.0.2", "10.3.0.3", "10.3.0.4", "10.3.0.5"];
+    // A Pod on node-1 (zone-a), one on node-3 (zone-b), and a hostNetwork Pod on node-3.
+    assert_near_first(&answers_from(&server, "127.0.1.5", "zonal", 4).await, &["10.3.0.2", "10.3.0.4"], &zonal_all);
+    assert_near_first(&answers_from(&server, "127.0.3.5", "zonal", 4).await, &["10.3.0.3", "10.3.0.5"], &zonal_all);
+    assert_near_first(&answers_from(&server, "127.0.30.1", "zonal", 4).await, &["10.3.0.3", "10.3.0.5"], &zonal_all);
+    let same_node = ["10.5.0.1", "10.5.0.2", "10.5.0.3"];
+    assert_near_first(&answers_from(&server, "127.0.1.5", "same-node", 3).await, &["10.5.0.3"], &same_node);
+    assert_near_first(&answers_from(&server, "127.0.2.5", "same-node", 3).await, &["10.5.0.1"], &same_node);
+    assert_near_first(&answers_from(&server, "127.0.10.1", "same-node", 3).await, &["10.5.0.3"], &same_node);
+    assert_near_first(&answers_from(&server, "127.0.1.5", "hinted", 3).await, &["10.4.0.2"], &["10.4.0.1", "10.4.0.2", "10.4.0.3"]);
+
+    // A client no Node places (outside every pod CIDR) gets the usual rotation.
+    let unplaced = answers_from(&server, "127.0.0.1", "zonal", 5).await;
+    let leaders: BTreeSet<String> = unplaced.iter().map(|a| a[0].clone()).collect();
+    assert_eq!(leaders, set(&zonal_all), "{unplaced:?}");
+
+    // A Node's zone changes: its clients' answers follow the watch.
+    fixture::apply_text(&api, &CLIENT_NODES.replace("zone-b", "zone-c"));
+    assert!(leads_eventually(&server, "127.0.3.5", "zonal", "10.3.0.1").await, "node-3 is in zone-c now");
+}
+
+/// Polls until `service`'s answers to a client at `source` start with `first`.
+async fn leads_eventually(server: &DnsServer, source: &str, service: &str, first: &str) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if answers_from(server, source, service, 1).await[0].first().map(String::as_str) == Some(first) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+const CLIENT_PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: shop}
+spec: {nodeName: node-2}
+status: {phase: Running, podIP: 127.0.9.9, podIPs: [{ip: 127.0.9.9}]}
+"#;
+
+#[tokio::test]
+async fn with_client_nodes_pods_a_client_is_placed_by_its_pods_node() {
+    let api = ApiServer::start();
+    fixture::apply_text(&api, CLIENT_NODES);
+    fixture::apply_text(&api, SERVICES);
+    fixture::apply_text(&api, CLIENT_PODS);
+    // --pods stays disabled: the Pod watch is started for the clients alone.
+    let server = start_central(&api, "pods");
+    let same_node = ["10.5.0.1", "10.5.0.2", "10.5.0.3"];
+    // 127.0.9.9 is in no pod CIDR: only its Pod says it runs on node-2.
+    assert_near_first(&answers_from(&server, "127.0.9.9", "same-node", 3).await, &["10.5.0.1"], &same_node);
+    let zonal_all = ["10.3.0.1", "10.3.0.2", "10.3.0.3", "10.3.0.4", "10.3.0.5"];
+    assert_near_first(&answers_from(&server, "127.0.9.9", "zonal", 4).await, &["10.3.0.2", "10.3.0.4"], &zonal_all);
+    // The pod CIDRs still place clients no Pod names.
+    assert_near_first(&answers_from(&server, "127.0.3.5", "same-node", 3).await, &["10.5.0.2"], &same_node);
+
+    // The Pod is replaced by one on node-3 with the same IP: the answers follow the watch.
+    fixture::apply_text(&api, &CLIENT_PODS.replace("node-2", "node-3"));
+    assert!(leads_eventually(&server, "127.0.9.9", "same-node", "10.5.0.2").await, "the client runs on node-3 now");
+    // Gone: the client is no longer placed, and every endpoint leads in turn.
+    api.delete(crate::apiserver::Resource::Pods, "shop", "client");
+    let mut unplaced = false;
+    for _ in 0..200 {
+        let leaders: BTreeSet<String> =
+            answers_from(&server, "127.0.9.9", "same-node", 3).await.iter().map(|a| a[0].clone()).collect();
+        if leaders.len() == 3 {
+            unplaced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(unplaced, "a deleted Pod's address places no client");
+}
