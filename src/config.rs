@@ -758,6 +758,9 @@ mod tests {
             (&["--stub", "corp.example"][..], "--stub"),
             (&["--stub", "corp.example=10.0.0.1,x"][..], "--stub"),
             (&["--manifests", "x", "--kubeconfig", "k"][..], "--kubeconfig"),
+            (&["--client-nodes", "pods", "--node-name", "n1"][..], "--client-nodes"),
+            (&["--manifests", "x", "--client-nodes", "pods"][..], "--client-nodes"),
+            (&["--client-nodes", "kubelet"][..], "--client-nodes"),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(flag), "{args:?}: {err}");

@@ -228,7 +228,7 @@ fn the_fast_path_answers_exactly_as_the_general_path() {
                         let general_reply =
                             reply(handler.answer_general(&packet, src, protocol, started, &mut general), &general);
                         set_rotation(rotation);
-                        if handler.answer_fast(&packet, protocol, &mut fast).is_some() {
+                        if handler.answer_fast(&packet, src, protocol, &mut fast).is_some() {
                             taken += 1;
                             let fast_reply = Message::from_vec(&fast).expect("a well-formed fast reply");
                             let what = format!("{name} {qtype} edns {edns:?} {protocol:?} rotation {rotation}");
@@ -245,6 +245,7 @@ fn the_fast_path_answers_exactly_as_the_general_path() {
 
 #[test]
 fn the_questions_most_queries_ask_take_the_fast_path() {
+    let client: SocketAddr = "127.0.0.1:5353".parse().unwrap();
     let handler = handler();
     let mut out = Vec::new();
     let fast = [
@@ -264,11 +265,11 @@ fn the_questions_most_queries_ask_take_the_fast_path() {
     for (name, qtype) in fast {
         for edns in [None, Some(1232)] {
             let packet = query(&mixed_case(name, 1), qtype, edns, 1);
-            assert!(handler.answer_fast(&packet, Protocol::Udp, &mut out).is_some(), "{name} {qtype} {edns:?}");
+            assert!(handler.answer_fast(&packet, client, Protocol::Udp, &mut out).is_some(), "{name} {qtype} {edns:?}");
         }
     }
     // Too large for 512 bytes: the general path truncates.
     let packet = query("big.shop.svc.cluster.local.", RecordType::A, None, 1);
-    assert!(handler.answer_fast(&packet, Protocol::Udp, &mut out).is_none());
-    assert!(handler.answer_fast(&packet, Protocol::Tcp, &mut out).is_some());
+    assert!(handler.answer_fast(&packet, client, Protocol::Udp, &mut out).is_none());
+    assert!(handler.answer_fast(&packet, client, Protocol::Tcp, &mut out).is_some());
 }

@@ -90,16 +90,18 @@ mod tests {
         ];
         clients.set_nodes(nodes.iter());
         clients.set_node_of("10.0.0.7".parse().unwrap(), Some("n2".into()));
-        let place = |ip: &str| clients.place_of(ip.parse().unwrap()).map(|p| (p.node.to_string(), p.zone.map(String::from)));
-        assert_eq!(place("10.244.1.9"), Some(("n1".into(), Some("a".into()))));
-        assert_eq!(place("fd00:1::9"), Some(("n1".into(), Some("a".into()))), "IPv6 CIDRs too");
-        assert_eq!(place("10.244.2.255"), Some(("n2".into(), None)), "the last address is in the range");
-        assert_eq!(place("10.244.3.0"), None, "past every range");
-        assert_eq!(place("10.0.0.7"), Some(("n2".into(), None)), "a Pod IP outside every pod CIDR");
-        assert_eq!(place("10.244.0.255"), None, "before the first range");
+        let place = |clients: &Clients, ip: &str| {
+            clients.place_of(ip.parse().unwrap()).map(|p| (p.node.to_string(), p.zone.map(String::from)))
+        };
+        assert_eq!(place(&clients, "10.244.1.9"), Some(("n1".into(), Some("a".into()))));
+        assert_eq!(place(&clients, "fd00:1::9"), Some(("n1".into(), Some("a".into()))), "IPv6 CIDRs too");
+        assert_eq!(place(&clients, "10.244.2.255"), Some(("n2".into(), None)), "the last address is in the range");
+        assert_eq!(place(&clients, "10.244.3.0"), None, "past every range");
+        assert_eq!(place(&clients, "10.0.0.7"), Some(("n2".into(), None)), "a Pod IP outside every pod CIDR");
+        assert_eq!(place(&clients, "10.244.0.255"), None, "before the first range");
         clients.set_node_of("10.244.1.9".parse().unwrap(), Some("n2".into()));
-        assert_eq!(place("10.244.1.9"), Some(("n2".into(), None)), "a Pod's own node wins over the CIDR");
+        assert_eq!(place(&clients, "10.244.1.9"), Some(("n2".into(), None)), "a Pod's own node wins over the CIDR");
         clients.set_node_of("10.0.0.7".parse().unwrap(), None);
-        assert_eq!(place("10.0.0.7"), None);
+        assert_eq!(place(&clients, "10.0.0.7"), None);
     }
 }

@@ -684,4 +684,41 @@ mod tests {
         assert!(full.clusterset().service_count() > 0, "the run leaves imports to compare");
         assert_eq!(visible(&snapshot), visible(&full));
     }
+
+    #[test]
+    fn a_client_address_stays_placed_while_a_pod_or_node_claims_it() {
+        let node = |name: &str, address: &str| Node {
+            place: Place { node: name.into(), zone: Some(format!("zone-{name}")) },
+            pod_cidrs: Box::new([]),
+            addresses: Box::new([address.parse().unwrap()]),
+        };
+        let pod = |name: &str, on: &str, ip: &str| Pod {
+            namespace: "shop".into(),
+            name: name.into(),
+            ips: vec![ip.parse().unwrap()],
+            node: Some(on.into()),
+        };
+        let mut model = Model::default();
+        let mut snapshot = Snapshot::default();
+        let mut placed = |model: &mut Model, ip: &str| {
+            snapshot = model.publish(&snapshot);
+            snapshot.place_of(Some(ip.parse().unwrap())).map(|p| (p.node.to_string(), p.zone.map(String::from)))
+        };
+        model.upsert(Object::Node(node("n1", "10.0.0.1")));
+        // A hostNetwork Pod shares its Node's address; deleting it leaves the Node's claim.
+        model.upsert(Object::Pod(pod("host", "n1", "10.0.0.1")));
+        model.delete(Kind::Pod, &("shop".into(), "host".into()));
+        assert_eq!(placed(&mut model, "10.0.0.1"), Some(("n1".into(), Some("zone-n1".into()))));
+        // An IP reused on another node before the old Pod is gone: the first claim holds until
+        // it ends, then the second.
+        model.upsert(Object::Pod(pod("old", "n1", "10.1.0.5")));
+        model.upsert(Object::Pod(pod("new", "n2", "10.1.0.5")));
+        assert_eq!(placed(&mut model, "10.1.0.5").map(|p| p.0), Some("n1".into()));
+        model.delete(Kind::Pod, &("shop".into(), "old".into()));
+        assert_eq!(placed(&mut model, "10.1.0.5"), Some(("n2".into(), None)), "n2's Node is unknown: no zone");
+        model.delete(Kind::Pod, &("shop".into(), "new".into()));
+        assert_eq!(placed(&mut model, "10.1.0.5"), None);
+        model.delete(Kind::Node, &(String::new(), "n1".into()));
+        assert_eq!(placed(&mut model, "10.0.0.1"), None);
+    }
 }

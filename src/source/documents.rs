@@ -255,7 +255,9 @@ fn add_object(value: Value, document: usize, out: &mut Parsed) -> Result<(), Str
                 )
             }
         }
-        ("v1", "Pod") => keep(Pod::trim(&typed::<core::Pod>(value)?, options.trim).map(|t| stash(t, &mut objects.pods))),
+        ("v1", "Pod") => {
+            keep(Pod::trim(&typed::<core::Pod>(value)?, options.trim).map(|t| stash(t, &mut objects.pods)))
+        }
         _ => {}
     }
     Ok(())

@@ -232,6 +232,11 @@ items:
   kind: Pod
   metadata: {name: p, namespace: shop}
   status: {phase: Running, podIPs: [{ip: 10.1.0.1}, {ip: "fd00::9"}]}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: q, namespace: shop}
+  spec: {nodeName: n2}
+  status: {phase: Running, podIPs: [{ip: 10.1.0.2}]}
 "#;
 
     fn read(text: &str) -> ClusterObjects {
@@ -248,13 +253,15 @@ items:
     }
 
     fn topology() -> ReadOptions {
-        ReadOptions { trim: TrimOptions { topology: true, ..TrimOptions::default() }, ..Default::default() }
+        let trim = TrimOptions { topology: true, pod_nodes: true, ..TrimOptions::default() };
+        ReadOptions { trim, ..Default::default() }
     }
 
     #[test]
     fn a_saved_cluster_reads_back_as_the_same_objects() {
         let objects = read(CLUSTER);
-        assert_eq!((objects.services.len(), objects.endpoint_slices.len(), objects.pods.len()), (3, 1, 1));
+        assert_eq!((objects.services.len(), objects.endpoint_slices.len(), objects.pods.len()), (3, 1, 2));
+        assert!(objects.pods.iter().any(|p| p.node.as_deref() == Some("n2")), "a Pod's node is kept to be saved");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("snapshot");
         save(&path, &saved_of(&objects)).unwrap();

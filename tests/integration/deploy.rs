@@ -13,8 +13,14 @@ use crate::harness::run_to_exit;
 /// The oldest Kubernetes version clusterdns supports (k8s-openapi feature v1_33).
 const KUBERNETES_VERSION: &str = "1.33.0";
 
-const KUSTOMIZATIONS: &[&str] =
-    &["base", "overlays/pods-verified", "overlays/autoscaled", "overlays/preview", "overlays/node-local"];
+const KUSTOMIZATIONS: &[&str] = &[
+    "base",
+    "overlays/pods-verified",
+    "overlays/autoscaled",
+    "overlays/preview",
+    "overlays/node-local",
+    "overlays/topology",
+];
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
@@ -208,4 +214,23 @@ fn the_node_local_overlay_runs_an_instance_per_node_preferred_by_the_kube_dns_se
     assert_eq!(template["spec"]["volumes"][0], config);
     let role = object(&objects, "ClusterRole", "system:clusterdns");
     assert!(role["rules"].to_string().contains("\"nodes\""), "{role}");
+}
+
+#[test]
+fn the_topology_overlay_lets_the_central_replicas_read_their_clients_pods_and_nodes() {
+    let objects = render("overlays/topology");
+    let deployment = object(&objects, "Deployment", "clusterdns");
+    let env = container(deployment)["env"].as_array().expect("an environment").clone();
+    let value = env.iter().find(|e| e["name"] == "CLUSTERDNS_CLIENT_NODES").expect("CLUSTERDNS_CLIENT_NODES");
+    // The value the binary accepts for its flag.
+    let (code, _, stderr) = run_to_exit(&["check-config", "--client-nodes", value["value"].as_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let role = object(&objects, "ClusterRole", "system:clusterdns");
+    let granted = |resource: &str| {
+        role["rules"].as_array().unwrap().iter().any(|rule| {
+            let has = |key: &str, item: &str| rule[key].as_array().unwrap().iter().any(|v| v == item);
+            has("resources", resource) && has("verbs", "list") && has("verbs", "watch")
+        })
+    };
+    assert!(granted("nodes") && granted("pods"), "{role}");
 }

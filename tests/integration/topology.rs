@@ -270,7 +270,11 @@ async fn central_replicas_place_each_client_by_its_nodes_pod_cidr() {
     assert_near_first(&answers_from(&server, "127.0.1.5", "same-node", 3).await, &["10.5.0.3"], &same_node);
     assert_near_first(&answers_from(&server, "127.0.2.5", "same-node", 3).await, &["10.5.0.1"], &same_node);
     assert_near_first(&answers_from(&server, "127.0.10.1", "same-node", 3).await, &["10.5.0.3"], &same_node);
-    assert_near_first(&answers_from(&server, "127.0.1.5", "hinted", 3).await, &["10.4.0.2"], &["10.4.0.1", "10.4.0.2", "10.4.0.3"]);
+    assert_near_first(
+        &answers_from(&server, "127.0.1.5", "hinted", 3).await,
+        &["10.4.0.2"],
+        &["10.4.0.1", "10.4.0.2", "10.4.0.3"],
+    );
 
     // A client no Node places (outside every pod CIDR) gets the usual rotation.
     let unplaced = answers_from(&server, "127.0.0.1", "zonal", 5).await;
