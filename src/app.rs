@@ -201,8 +201,10 @@ pub async fn run(
         readiness: readiness.clone(),
     };
     for &address in &cli.admin {
-        let listener =
-            TcpListener::bind(address).await.with_context(|| format!("cannot listen for HTTP on {address}"))?;
+        // Shared like the DNS ports: an instance replacing this one in the node's network binds
+        // the same admin address.
+        let listener = crate::tcp::bind(address, cli.reuse_port)
+            .with_context(|| format!("cannot listen for HTTP on {address}"))?;
         info!("admin endpoint on http://{}", listener.local_addr()?);
         tokio::spawn(admin.clone().serve(listener));
     }

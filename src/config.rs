@@ -292,6 +292,15 @@ pub struct Cli {
     #[arg(long = "reuse-port", env = "CLUSTERDNS_REUSE_PORT")]
     pub reuse_port: bool,
 
+    /// Before listening, make the dummy network interface NAME (unless an interface of that
+    /// name exists), set it up, and give it each --listen address that is not a wildcard or
+    /// loopback one: node-local mode in the node's network, where pods reach the instance at a
+    /// link-local address (as NodeLocal DNSCache's `nodelocaldns` interface). Needs
+    /// CAP_NET_ADMIN. The interface and its addresses stay when clusterdns stops, for the
+    /// instance that replaces it.
+    #[arg(long = "dummy-interface", env = "CLUSTERDNS_DUMMY_INTERFACE", value_name = "NAME", value_parser = parse_interface_name)]
+    pub dummy_interface: Option<String>,
+
     /// Save the last good view of the cluster to this file (a Kubernetes List in JSON, on a
     /// writable volume such as an emptyDir) once the first lists are complete and then at most
     /// once a minute while it changes. At start, with the Kubernetes API as source, answers
@@ -573,6 +582,20 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
+/// A network interface name as Linux accepts it: 1 to 15 bytes, no `/`, `:` or white space,
+/// not `.` or `..`.
+fn parse_interface_name(s: &str) -> Result<String, String> {
+    let valid = (1..=15).contains(&s.len())
+        && s != "."
+        && s != ".."
+        && !s.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b.is_ascii_control());
+    if valid {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a network interface name (1-15 bytes, no '/', ':' or spaces)"))
+    }
+}
+
 /// A node's name as Kubernetes validates it (a DNS subdomain), lower-cased.
 fn parse_node_name(s: &str) -> Result<String, String> {
     let valid = !s.is_empty()
@@ -642,6 +665,14 @@ impl Cli {
     /// How clients' nodes are found (`--client-nodes`), unless `--topology off`.
     pub fn client_nodes(&self) -> ClientNodes {
         if self.topology == TopologyAnswers::Off { ClientNodes::Off } else { self.client_nodes }
+    }
+
+    /// The --listen addresses a dummy interface must hold: neither wildcard nor loopback.
+    pub fn own_addresses(&self) -> Vec<std::net::IpAddr> {
+        let mut own: Vec<std::net::IpAddr> = self.listen.iter().map(|a| a.ip()).collect();
+        own.retain(|ip| !ip.is_unspecified() && !ip.is_loopback());
+        own.dedup();
+        own
     }
 
     /// How the listen addresses are bound.
@@ -761,6 +792,8 @@ mod tests {
             (&["--client-nodes", "pods", "--node-name", "n1"][..], "--client-nodes"),
             (&["--manifests", "x", "--client-nodes", "pods"][..], "--client-nodes"),
             (&["--client-nodes", "kubelet"][..], "--client-nodes"),
+            (&["--dummy-interface", "node-local-dns-0"][..], "--dummy-interface"),
+            (&["--dummy-interface", "a/b"][..], "--dummy-interface"),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(flag), "{args:?}: {err}");

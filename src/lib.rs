@@ -12,6 +12,7 @@ pub mod config_file;
 pub mod connections;
 pub mod corefile;
 pub mod dns;
+pub mod dummy_interface;
 pub mod forward;
 pub mod hosts;
 pub mod log_limit;

@@ -60,6 +60,16 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
+    if let Some(interface) = &cli.dummy_interface {
+        let addresses = cli.own_addresses();
+        match clusterdns::dummy_interface::ensure(interface, &addresses) {
+            Ok(()) => tracing::info!(%interface, ?addresses, "dummy interface ready"),
+            Err(e) => {
+                tracing::error!(%interface, "--dummy-interface: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
     let result = runtime.block_on(async {
         let listeners = app::bind(&loaded.cli.listen, loaded.cli.binding()).await?;
         app::run(loaded, source, listeners, logs, signals).await

@@ -55,9 +55,12 @@ pub fn save(path: &Path, saved: &Saved) -> std::io::Result<()> {
     result
 }
 
+/// The file a save is written to before it is renamed: named for this process, so that two
+/// instances sharing the file (a node-local update's old and new pod on a hostPath) never
+/// write into one temporary file.
 fn temporary_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".writing");
+    name.push(format!(".writing.{}", std::process::id()));
     path.with_file_name(name)
 }
 

@@ -19,6 +19,7 @@ const KUSTOMIZATIONS: &[&str] = &[
     "overlays/autoscaled",
     "overlays/preview",
     "overlays/node-local",
+    "overlays/node-local-link-local",
     "overlays/topology",
 ];
 
@@ -233,4 +234,47 @@ fn the_topology_overlay_lets_the_central_replicas_read_their_clients_pods_and_no
         })
     };
     assert!(granted("nodes") && granted("pods"), "{role}");
+}
+
+#[test]
+fn the_link_local_overlay_runs_in_the_node_network_on_a_shared_link_local_address() {
+    let objects = render("overlays/node-local-link-local");
+    let daemonset = object(&objects, "DaemonSet", "clusterdns-node-local");
+    let spec = &daemonset["spec"]["template"]["spec"];
+    assert_eq!(spec["hostNetwork"], true);
+    assert_eq!(daemonset["spec"]["updateStrategy"]["rollingUpdate"]["maxSurge"], 1);
+    // A host-network pod's address is its node's: the kube-dns Service must not select it.
+    let service = object(&objects, "Service", "kube-dns");
+    let labels = &daemonset["spec"]["template"]["metadata"]["labels"];
+    let selected = service["spec"]["selector"].as_object().unwrap().iter().all(|(key, value)| &labels[key] == value);
+    assert!(!selected, "{labels}");
+    let env: Vec<(String, String)> = container(daemonset)["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["value"].as_str()?.to_string())))
+        .collect();
+    let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!(get("CLUSTERDNS_REUSE_PORT"), "true", "the surge pod shares the ports");
+    // The configuration the binary will run with: the ConfigMap's file and this environment.
+    let config = deploy().join("base/clusterdns.toml");
+    let vars: Vec<(&str, Option<&str>)> = env.iter().map(|(n, v)| (n.as_str(), Some(v.as_str()))).collect();
+    let (code, stdout, stderr) =
+        crate::harness::run_with_env(&["check-config", "--config", config.to_str().unwrap()], &vars);
+    assert_eq!(code, 0, "{stderr}");
+    for line in
+        ["listen = [\"169.254.20.10:53\"]", "admin = [\"169.254.20.10:9153\"]", "dummy-interface = \"nodelocaldns\""]
+    {
+        assert!(stdout.contains(line), "{line} in:\n{stdout}");
+    }
+    // The probes reach the address the admin endpoint listens on.
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let get = &container(daemonset)[probe]["httpGet"];
+        assert_eq!(format!("{}:{}", get["host"].as_str().unwrap(), get["port"]), "169.254.20.10:9153", "{probe}");
+    }
+    let added = container(daemonset)["securityContext"]["capabilities"]["add"].to_string();
+    assert!(added.contains("NET_ADMIN"), "the interface needs NET_ADMIN: {added}");
+    // The surge pod reads the snapshot the old one saved.
+    let snapshot = spec["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "snapshot").unwrap();
+    assert_eq!(snapshot["hostPath"]["path"], "/var/cache/clusterdns");
 }
