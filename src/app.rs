@@ -240,6 +240,7 @@ pub async fn run(
                 multicluster: !cli.multicluster.is_empty(),
                 node: cli.node().map(String::from),
                 all_nodes: cli.client_nodes() != ClientNodes::Off,
+                streaming_lists: !cli.no_streaming_lists,
             };
             let persistence = cli.snapshot_file.as_ref().map(|path| {
                 let serving_saved = load_saved(path, &cli, &mut writer);

@@ -187,6 +187,13 @@ pub struct Cli {
     )]
     pub client_nodes: ClientNodes,
 
+    /// Never use streaming lists. By default each watch lists through a streaming list
+    /// (`sendInitialEvents`, the WatchList feature: the objects arrive as watch events from the
+    /// API server's cache, not as one large LIST response), and falls back to LIST when the
+    /// API server does not offer them (Kubernetes 1.33 refuses them).
+    #[arg(long = "no-streaming-lists", env = "CLUSTERDNS_NO_STREAMING_LISTS", conflicts_with = "manifests")]
+    pub no_streaming_lists: bool,
+
     /// Requests per second to the Kubernetes API at most, on average (CoreDNS `apiserver_qps`);
     /// 0: no limit. Protects a large cluster's API server when every instance relists at once.
     #[arg(

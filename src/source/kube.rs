@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 use std::sync::Arc;
 
 use super::backoff::Backoff;
+use super::streaming::Streaming;
 use crate::mcs;
 use crate::metrics::Metrics;
 use crate::registry::model::{Key, Kind, Object};
@@ -53,6 +54,8 @@ pub struct WatchOptions {
     pub node: Option<String>,
     /// Watch every Node, for where clients run (`--client-nodes`).
     pub all_nodes: bool,
+    /// List through streaming lists where the API server offers them (see [`Streaming`]).
+    pub streaming_lists: bool,
 }
 
 fn plural(kind: Kind) -> &'static str {
@@ -130,27 +133,25 @@ pub fn start(
     let imported_slices = options.multicluster && !options.no_endpoints;
     kinds.extend([(Kind::ServiceImport, options.multicluster), (Kind::ImportedSlice, imported_slices)]);
     let kinds: Vec<Kind> = kinds.into_iter().filter_map(|(kind, on)| on.then_some(kind)).collect();
-    let trim = options.trim;
+    let feed = Feed { trim: options.trim, streaming: options.streaming_lists, tx };
     for (i, scope) in scopes.iter().enumerate() {
         let scope = scope.as_deref();
         for &kind in &kinds {
-            let tx = tx.clone();
+            let feed = feed.clone();
             match kind {
-                Kind::Service => {
-                    spawn_watch(api(&client, scope), labelled(base(), None), kind, i, trim_service, trim, tx)
-                }
+                Kind::Service => spawn_watch(api(&client, scope), labelled(base(), None), kind, i, trim_service, feed),
                 // Only the slices of Services: the others (a ServiceImport's) are not ours here.
                 Kind::EndpointSlice => {
                     let config = labelled(base(), Some(object::SERVICE_NAME_LABEL));
-                    spawn_watch(api(&client, scope), config, kind, i, trim_slice, trim, tx);
+                    spawn_watch(api(&client, scope), config, kind, i, trim_slice, feed);
                 }
-                Kind::Pod => spawn_watch(api(&client, scope), base(), kind, i, trim_pod, trim, tx),
+                Kind::Pod => spawn_watch(api(&client, scope), base(), kind, i, trim_pod, feed),
                 Kind::ServiceImport => {
-                    spawn_watch(api(&client, scope), labelled(base(), None), kind, i, trim_import, trim, tx);
+                    spawn_watch(api(&client, scope), labelled(base(), None), kind, i, trim_import, feed);
                 }
                 Kind::ImportedSlice => {
                     let config = labelled(base(), Some(mcs::SERVICE_NAME_LABEL));
-                    spawn_watch(api(&client, scope), config, kind, i, trim_imported_slice, trim, tx);
+                    spawn_watch(api(&client, scope), config, kind, i, trim_imported_slice, feed);
                 }
                 Kind::Namespace | Kind::Node => {}
             }
@@ -165,18 +166,18 @@ pub fn start(
             Some(selector) => base().labels(selector),
             None => base(),
         };
-        spawn_watch(namespaces, config, Kind::Namespace, 0, trim_namespace, options.trim, tx.clone());
+        spawn_watch(namespaces, config, Kind::Namespace, 0, trim_namespace, feed.clone());
         watches.insert((Kind::Namespace, 0), WatchState::default());
     }
     // Only the one Node this instance runs on: a field selector, so a cluster of thousands of
     // nodes costs each instance one small object.
     if let Some(node) = &options.node {
         let config = base().fields(&format!("metadata.name={node}"));
-        spawn_watch(Api::<core::Node>::all(client.clone()), config, Kind::Node, 0, trim_node, options.trim, tx.clone());
+        spawn_watch(Api::<core::Node>::all(client.clone()), config, Kind::Node, 0, trim_node, feed.clone());
         watches.insert((Kind::Node, 0), WatchState::default());
     } else if options.all_nodes {
         let nodes = Api::<core::Node>::all(client.clone());
-        spawn_watch(nodes, base(), Kind::Node, 0, trim_client_node, options.trim, tx.clone());
+        spawn_watch(nodes, base(), Kind::Node, 0, trim_client_node, feed.clone());
         watches.insert((Kind::Node, 0), WatchState { all_nodes: true, ..WatchState::default() });
     }
     tokio::spawn(Assembler::new(watches, writer, metrics, persistence).run(rx));
@@ -244,70 +245,112 @@ fn trim_imported_slice(slice: &discovery::EndpointSlice, options: TrimOptions) -
 /// Whether a list failed because the resource is not there for us: 404 (its
 /// CustomResourceDefinition is not installed) or 403 (our ClusterRole does not grant it).
 fn not_served(error: &watcher::Error) -> bool {
-    matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status)) if [403, 404].contains(&status.code))
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status)) => [403, 404].contains(&status.code),
+        _ => false,
+    }
 }
 
-fn spawn_watch<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    kind: Kind,
-    watch: usize,
-    trim: Trim<K>,
-    options: TrimOptions,
+/// Said once per process: every watch finds it out on its own.
+static STREAMING_REFUSED: std::sync::Once = std::sync::Once::new();
+
+/// What every watch shares: how objects are trimmed, whether lists stream, where events go.
+#[derive(Clone)]
+struct Feed {
+    trim: TrimOptions,
+    streaming: bool,
     tx: mpsc::Sender<Change>,
-) where
+}
+
+fn spawn_watch<K>(api: Api<K>, config: watcher::Config, kind: Kind, watch: usize, trim: Trim<K>, feed: Feed)
+where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
+    let Feed { trim: options, streaming, tx } = feed;
     tokio::spawn(async move {
         // Our own backoff, not kube's `default_backoff`: that one is reset by the `Init` the
         // watcher emits before every list attempt, so an unreachable API was retried every
         // second forever.
         let mut backoff = Backoff::default();
-        let mut events = std::pin::pin!(watcher(api, config));
-        while let Some(event) = events.next().await {
-            let arrived = Instant::now();
-            let trimmed = |obj: &K| {
-                let (namespace, name) = key(obj, kind);
-                match trim(obj, options) {
-                    Ok(trimmed) => {
-                        for error in &trimmed.skipped {
-                            warn!(kind = plural(kind), %namespace, %name, %error, "part of an object skipped: DNS cannot use it");
-                        }
-                        Some(trimmed.object)
-                    }
-                    Err(error) => {
-                        warn!(kind = plural(kind), %namespace, %name, %error, "object skipped: DNS cannot use it");
-                        None
-                    }
+        let mut streaming = Streaming::new(streaming);
+        'restart: loop {
+            let config = if streaming.is_on() { config.clone().streaming_lists() } else { config.clone() };
+            let mut events = std::pin::pin!(watcher(api.clone(), config));
+            while let Some(event) = events.next().await {
+                if let Some(why) = streaming.observe(&event) {
+                    STREAMING_REFUSED.call_once(|| {
+                        info!(%why, "the API server does not offer streaming lists (WatchList); listing instead");
+                    });
+                    // The list's own `Init` discards whatever an unfinished stream brought.
+                    debug!(kind = plural(kind), %why, "listing instead of a streaming list");
+                    continue 'restart;
                 }
-            };
-            let what = match event {
-                Ok(Event::Init) => What::Init,
-                Ok(Event::InitApply(obj)) => What::Listed(trimmed(&obj)),
-                Ok(Event::InitDone) => What::InitDone,
-                Ok(Event::Apply(obj)) => What::Applied(key(&obj, kind), trimmed(&obj)),
-                Ok(Event::Delete(obj)) => What::Deleted(key(&obj, kind)),
-                Err(error) if matches!(kind, Kind::ServiceImport | Kind::Node) && not_served(&error) => {
-                    What::NotServed(error.to_string())
+                if !forward(event, kind, watch, trim, options, &mut backoff, &tx).await {
+                    return;
                 }
-                Err(error) => What::Failed(error.to_string()),
-            };
-            let retry = match &what {
-                What::Failed(_) | What::NotServed(_) => Some(backoff.next_delay()),
-                What::Init => None,
-                _ => {
-                    backoff.reset();
-                    None
-                }
-            };
-            if tx.send(Change { kind, watch, what, arrived }).await.is_err() {
-                return;
             }
-            if let Some(delay) = retry {
-                tokio::time::sleep(delay).await;
-            }
+            return;
         }
     });
+}
+
+/// Trims one watcher event and hands it to the assembler, then waits out the backoff after a
+/// failure. Returns false when the assembler is gone.
+async fn forward<K>(
+    event: Result<Event<K>, watcher::Error>,
+    kind: Kind,
+    watch: usize,
+    trim: Trim<K>,
+    options: TrimOptions,
+    backoff: &mut Backoff,
+    tx: &mpsc::Sender<Change>,
+) -> bool
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let arrived = Instant::now();
+    let trimmed = |obj: &K| {
+        let (namespace, name) = key(obj, kind);
+        match trim(obj, options) {
+            Ok(trimmed) => {
+                for error in &trimmed.skipped {
+                    warn!(kind = plural(kind), %namespace, %name, %error, "part of an object skipped: DNS cannot use it");
+                }
+                Some(trimmed.object)
+            }
+            Err(error) => {
+                warn!(kind = plural(kind), %namespace, %name, %error, "object skipped: DNS cannot use it");
+                None
+            }
+        }
+    };
+    let what = match event {
+        Ok(Event::Init) => What::Init,
+        Ok(Event::InitApply(obj)) => What::Listed(trimmed(&obj)),
+        Ok(Event::InitDone) => What::InitDone,
+        Ok(Event::Apply(obj)) => What::Applied(key(&obj, kind), trimmed(&obj)),
+        Ok(Event::Delete(obj)) => What::Deleted(key(&obj, kind)),
+        Err(error) if matches!(kind, Kind::ServiceImport | Kind::Node) && not_served(&error) => {
+            What::NotServed(error.to_string())
+        }
+        Err(error) => What::Failed(error.to_string()),
+    };
+    let retry = match &what {
+        What::Failed(_) | What::NotServed(_) => Some(backoff.next_delay()),
+        What::Init => None,
+        _ => {
+            backoff.reset();
+            None
+        }
+    };
+    if tx.send(Change { kind, watch, what, arrived }).await.is_err() {
+        return false;
+    }
+    if let Some(delay) = retry {
+        tokio::time::sleep(delay).await;
+    }
+    true
 }
 
 /// What a relist has brought so far. Objects the registry already holds as they are (most of

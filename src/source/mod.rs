@@ -7,3 +7,4 @@ pub mod documents;
 pub mod kube;
 pub mod manifests;
 pub mod saved;
+pub mod streaming;

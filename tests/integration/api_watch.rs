@@ -204,6 +204,69 @@ async fn a_relist_after_410_gone_drops_objects_deleted_during_the_gap() {
 }
 
 #[tokio::test]
+async fn where_the_api_server_streams_lists_nothing_is_listed_and_a_relist_streams_too() {
+    let api = ApiServer::start();
+    api.serve_streaming_lists();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    api.apply(&cluster_ip("apps", "gone", "10.96.5.9"));
+    let server = DnsServer::start_api(&api, &[]);
+    eventually_a(&server, "gone.apps.svc.cluster.local.", &["10.96.5.9"]).await;
+    let lists = |api: &ApiServer| api.requests().into_iter().filter(|r| !r.contains("watch=true")).collect::<Vec<_>>();
+    assert_eq!(lists(&api), Vec::<String>::new(), "every list is a streaming list");
+    let requests = api.requests();
+    for plural in ["services", "endpointslices", "namespaces"] {
+        let streamed = |r: &String| r.contains(&format!("/{plural}?")) && r.contains("sendInitialEvents=true");
+        assert!(requests.iter().any(streamed), "{plural}: {requests:?}");
+    }
+    api.apply(&cluster_ip("apps", "new", "10.96.5.2"));
+    eventually_a(&server, "new.apps.svc.cluster.local.", &["10.96.5.2"]).await;
+    // 410 Gone: the relist streams too, and drops what was deleted while the watch was away.
+    api.delete_during_gap(Resource::Services, "apps", "gone");
+    eventually_rcode(&server, "gone.apps.svc.cluster.local.", ResponseCode::NXDomain).await;
+    assert_eq!(a_records(&server, "web.apps.svc.cluster.local.").await, ["10.96.5.1"], "the rest survives the relist");
+    assert_eq!(lists(&api), Vec::<String>::new(), "the relist is a streaming list");
+    assert!(!server.logs().iter().any(|l| l.contains("does not offer streaming lists")));
+}
+
+#[tokio::test]
+async fn where_the_api_server_refuses_streaming_lists_each_watch_lists_instead() {
+    // The test API server refuses them by default, as Kubernetes 1.33 does (422).
+    let api = ApiServer::start();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let server = DnsServer::start_api(&api, &[]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    let requests = api.requests();
+    for plural in ["services", "endpointslices", "namespaces"] {
+        let on = |r: &&String| r.contains(&format!("/{plural}?"));
+        let streamed = requests.iter().filter(on).position(|r| r.contains("sendInitialEvents=true"));
+        let listed = requests.iter().filter(on).position(|r| !r.contains("watch=true"));
+        assert!(
+            matches!((streamed, listed), (Some(s), Some(l)) if s < l),
+            "{plural}: tried, then listed: {requests:?}"
+        );
+    }
+    let said = server.logs().iter().filter(|l| l.contains("does not offer streaming lists")).count();
+    assert_eq!(said, 1, "said once, not once per watch");
+    api.apply(&cluster_ip("apps", "new", "10.96.5.2"));
+    eventually_a(&server, "new.apps.svc.cluster.local.", &["10.96.5.2"]).await;
+}
+
+#[tokio::test]
+async fn with_no_streaming_lists_the_watches_list_even_where_streaming_is_offered() {
+    let api = ApiServer::start();
+    api.serve_streaming_lists();
+    api.apply(&namespace("apps"));
+    api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
+    let server = DnsServer::start_api(&api, &["--no-streaming-lists"]);
+    eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
+    let requests = api.requests();
+    assert!(!requests.iter().any(|r| r.contains("sendInitialEvents")), "{requests:?}");
+    assert!(requests.iter().any(|r| r.contains("/services?") && !r.contains("watch=true")), "{requests:?}");
+}
+
+#[tokio::test]
 async fn a_cut_watch_stream_resumes_without_relisting() {
     let api = ApiServer::start();
     api.apply(&namespace("apps"));
@@ -398,9 +461,12 @@ async fn an_unreachable_api_is_retried_with_growing_delays_and_logged_once_per_c
     api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
     api.set_unavailable(true);
     let server = DnsServer::start_api(&api, &["--startup-timeout", "200ms"]);
+    // Attempts to list: a streaming list (kept trying while the server answers 503, which
+    // says nothing about streaming) or a LIST.
     let service_lists = || {
         let requests = api.requests();
-        requests.iter().filter(|r| r.starts_with("GET /api/v1/services?") && !r.contains("watch=true")).count()
+        let listing = |r: &&String| !r.contains("watch=true") || r.contains("sendInitialEvents=true");
+        requests.iter().filter(|r| r.starts_with("GET /api/v1/services?")).filter(listing).count()
     };
     let wait_for_lists = |count: usize| {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -454,10 +520,16 @@ async fn api_requests_in_flight_are_limited() {
     api.apply(&cluster_ip("apps", "web", "10.96.5.1"));
     api.hold_lists(true);
     let server = DnsServer::start_api(&api, &["--api-max-inflight", "1", "--startup-timeout", "100ms"]);
-    when_requests_reach(&api, 1);
+    // The streaming lists the server refuses come and go; then the first LIST is held.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !api.requests().iter().any(|r| !r.contains("watch=true")) {
+        assert!(std::time::Instant::now() < deadline, "no LIST: {:?}", api.requests());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = api.requests().len();
     // The held list keeps the only place: nothing else is sent meanwhile.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(api.requests().len(), 1, "{:?}", api.requests());
+    assert_eq!(api.requests().len(), sent, "{:?}", api.requests());
     api.hold_lists(false);
     eventually_a(&server, "web.apps.svc.cluster.local.", &["10.96.5.1"]).await;
 }

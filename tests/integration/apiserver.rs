@@ -112,6 +112,9 @@ struct State {
     partitions: u64,
     /// The ServiceImport CustomResourceDefinition is installed: until then its path is 404.
     mcs_crd: bool,
+    /// Streaming lists (`sendInitialEvents`) are served, as by Kubernetes 1.34 and later;
+    /// until then they are refused with 422, as by 1.33.
+    watch_list: bool,
 }
 
 /// HTTPS and the bearer token every request must carry.
@@ -263,6 +266,12 @@ impl ApiServer {
         });
     }
 
+    /// Serves streaming lists from now on (the WatchList feature, on by default since
+    /// Kubernetes 1.34).
+    pub fn serve_streaming_lists(&self) {
+        self.with_state(|state| state.watch_list = true);
+    }
+
     /// Serves ServiceImports from now on, as a cluster does once their CRD is installed.
     pub fn install_mcs_crd(&self) {
         self.with_state(|state| state.mcs_crd = true);
@@ -353,7 +362,15 @@ impl ApiServer {
     pub fn wait_for_watches(&self, plural: &str, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            let seen = self.requests().iter().filter(|r| r.contains(plural) && r.contains("watch=true")).count();
+            // A streaming list the server refuses (422) opens no watch.
+            let refused = !self.state.lock().unwrap().watch_list;
+            let opened = |r: &&String| !(refused && r.contains("sendInitialEvents=true"));
+            let seen = self
+                .requests()
+                .iter()
+                .filter(|r| r.contains(plural) && r.contains("watch=true"))
+                .filter(opened)
+                .count();
             if seen >= count {
                 return true;
             }
@@ -527,6 +544,12 @@ async fn respond(
         return send_json(out, 404, &status(404, "NotFound", "not served by the test API server")).await;
     };
     if request.query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        let streaming = request.query.get("sendInitialEvents").is_some_and(|s| s == "true");
+        if streaming && !state.lock().unwrap().watch_list {
+            let message = "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: \
+                sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled";
+            return send_json(out, 422, &status(422, "Invalid", message)).await;
+        }
         watch(request, resource, namespace, out, state, changed).await;
         false
     } else {
@@ -658,6 +681,25 @@ async fn watch(
         .map_or(Duration::from_secs(290), Duration::from_secs);
     let bookmarks = request.query.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let deadline = Instant::now() + timeout;
+    // A streaming list: the current objects as ADDED events, then a bookmark marking their end.
+    if request.query.get("sendInitialEvents").is_some_and(|s| s == "true") {
+        let (initial, current) = {
+            let s = state.lock().unwrap();
+            let objects =
+                s.objects.iter().filter(|((r, _, _), o)| *r == resource && matches(o, namespace.as_deref(), request));
+            let events: Vec<Value> = objects.map(|(_, o)| json!({"type": "ADDED", "object": o})).collect();
+            (events, s.rv)
+        };
+        let (api_version, kind) = resource.kind();
+        let end = json!({"type": "BOOKMARK", "object": {"apiVersion": api_version, "kind": kind, "metadata": {
+            "resourceVersion": current.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}}});
+        for event in initial.iter().chain([&end]) {
+            if send_chunk(out, event).await.is_err() {
+                return;
+            }
+        }
+        cursor = current;
+    }
     let (generation, partitions) = {
         let s = state.lock().unwrap();
         (s.generation, s.partitions)
