@@ -179,6 +179,13 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 
 fn main() {
     let api = ApiServer::start();
+    // CHURN_STREAMING_LISTS=1: the API server offers streaming lists, as Kubernetes 1.34 and
+    // later do; otherwise it refuses them, as 1.33 does, and clusterdns lists.
+    let streaming = std::env::var("CHURN_STREAMING_LISTS").is_ok_and(|v| v == "1");
+    if streaming {
+        api.serve_streaming_lists();
+    }
+    println!("API server: streaming lists {}", if streaming { "served" } else { "refused (LIST and WATCH)" });
     let load_start = Instant::now();
     for n in 0..NAMESPACES {
         let name = format!("ns{n}");

@@ -372,6 +372,11 @@ fn load_saved(path: &std::path::Path, cli: &Cli, writer: &mut crate::registry::R
     // What was saved was already filtered by the namespace labels, which the file does not keep.
     let options = crate::source::documents::ReadOptions { namespaces: None, ..cli.read_options() };
     match source::saved::load(path, cli.manifest_max_size, options) {
+        Ok(loaded) if too_old(loaded.current_at, cli.snapshot_max_age) => {
+            warn!(path = %file, current_at = loaded.current_at, max_age = ?cli.snapshot_max_age,
+                "saved snapshot ignored: older than --snapshot-max-age (Pod IPs may have been reused since)");
+            None
+        }
         Ok(mut loaded) => {
             within_watches(&mut loaded.objects, cli);
             writer.replace(&loaded.objects, true);
@@ -391,6 +396,13 @@ fn load_saved(path: &std::path::Path, cli: &Cli, writer: &mut crate::registry::R
     }
 }
 
+/// Whether a snapshot last known current at `current_at` (seconds since the epoch) is older
+/// than `max_age` (zero: no limit).
+fn too_old(current_at: u64, max_age: std::time::Duration) -> bool {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    !max_age.is_zero() && now.saturating_sub(current_at) > max_age.as_secs()
+}
+
 /// Drops the saved objects no watch of this configuration covers: nothing would ever list
 /// them again, so they would be answered forever.
 fn within_watches(objects: &mut crate::registry::ClusterObjects, cli: &Cli) {
@@ -405,7 +417,7 @@ fn within_watches(objects: &mut crate::registry::ClusterObjects, cli: &Cli) {
     if cli.no_endpoints {
         objects.endpoint_slices.clear();
     }
-    if cli.live.pods != PodMode::Verified {
+    if cli.live.pods != PodMode::Verified && cli.client_nodes() != ClientNodes::Pods {
         objects.pods.clear();
     }
     objects.imports.clear();

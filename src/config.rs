@@ -317,6 +317,13 @@ pub struct Cli {
     #[arg(long = "snapshot-file", env = "CLUSTERDNS_SNAPSHOT_FILE", value_name = "PATH")]
     pub snapshot_file: Option<PathBuf>,
 
+    /// Ignore a saved snapshot (--snapshot-file) that was last known current longer ago than
+    /// this: its Pod IPs may belong to other Pods by now. An instance whose watches are healthy
+    /// marks its file current once a minute, so the age counts from when the instance that
+    /// wrote it last saw the cluster. 0: any age.
+    #[arg(long = "snapshot-max-age", env = "CLUSTERDNS_SNAPSHOT_MAX_AGE", value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    pub snapshot_max_age: std::time::Duration,
+
     /// Log lines as `text` or `json`.
     #[arg(long = "log-format", env = "CLUSTERDNS_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -395,6 +395,20 @@ struct Saver {
 }
 
 impl Saver {
+    /// Nothing changed since the last save and the watches are healthy: the file is still
+    /// current, and its modification time says so (see [`super::saved::confirm`]).
+    fn confirm(&mut self) {
+        if self.dirty || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+            return;
+        }
+        let path = self.path.clone();
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            if let Err(error) = super::saved::confirm(&path) {
+                debug!(path = %path.display(), %error, "cannot mark the snapshot current");
+            }
+        }));
+    }
+
     fn save(&mut self, writer: &mut RegistryWriter) {
         if !self.dirty || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
@@ -442,8 +456,12 @@ impl Assembler {
                     None => return,
                 },
                 _ = save_tick.tick() => {
+                    let healthy = self.watches.values().all(|w| w.synced && w.failing.is_none());
                     if let (true, Some(saver)) = (was_synced, &mut self.saver) {
                         saver.save(&mut self.writer);
+                        if healthy {
+                            saver.confirm();
+                        }
                     }
                     continue;
                 }

@@ -33,6 +33,16 @@ pub struct Loaded {
     pub objects: ClusterObjects,
     /// When it was saved (seconds since the epoch).
     pub saved_at: u64,
+    /// The last time the instance that saved it knew it to be current, its watches healthy
+    /// (seconds since the epoch): the file's modification time, which [`confirm`] moves on
+    /// while nothing changes, or the save time.
+    pub current_at: u64,
+}
+
+/// Records that the saved view is still the cluster as the watches see it: the file's
+/// modification time becomes now, without rewriting it.
+pub fn confirm(path: &Path) -> std::io::Result<()> {
+    std::fs::File::options().write(true).open(path)?.set_modified(SystemTime::now())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +114,13 @@ pub fn load(path: &Path, max_size: u64, options: ReadOptions) -> Result<Loaded, 
     // The manifest reader takes JSON by the file's extension.
     let parsed = documents::parse(Path::new("snapshot.json"), text.as_bytes(), len, options)
         .map_err(|e| LoadError::Parse(e.to_string()))?;
-    Ok(Loaded { objects: parsed.objects, saved_at })
+    let modified = file_modified(path).unwrap_or(0);
+    Ok(Loaded { objects: parsed.objects, saved_at, current_at: saved_at.max(modified) })
+}
+
+fn file_modified(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(modified.duration_since(UNIX_EPOCH).ok()?.as_secs())
 }
 
 /// The `clusterdns/saved-at` annotation, right after the header.
@@ -273,6 +289,29 @@ items:
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert!(loaded.saved_at <= now && loaded.saved_at + 60 > now, "{}", loaded.saved_at);
         assert!(!temporary_path(&path).exists(), "the temporary file is renamed");
+    }
+
+    #[test]
+    fn a_confirmed_snapshot_is_current_as_of_its_confirmation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapshot");
+        save(&path, &saved_of(&read(CLUSTER))).unwrap();
+        let hours_ago = SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(hours_ago).unwrap();
+        // Rewritten two hours ago (as the file's time says): current as of its save.
+        let loaded = load(&path, 1 << 20, topology()).unwrap();
+        assert_eq!(loaded.current_at, loaded.saved_at);
+        let header_says = loaded.saved_at;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let old = text.replacen(&header_says.to_string(), &(header_says - 7200).to_string(), 1);
+        std::fs::write(&path, old).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(hours_ago).unwrap();
+        let stale = load(&path, 1 << 20, topology()).unwrap();
+        assert!(stale.current_at + 7000 < header_says, "saved and last confirmed two hours ago");
+        confirm(&path).unwrap();
+        let confirmed = load(&path, 1 << 20, topology()).unwrap();
+        assert_eq!(confirmed.saved_at, header_says - 7200, "confirming does not rewrite the file");
+        assert!(confirmed.current_at >= header_says, "current as of the confirmation");
     }
 
     #[test]

@@ -339,3 +339,30 @@ async fn with_client_nodes_pods_a_client_is_placed_by_its_pods_node() {
     }
     assert!(unplaced, "a deleted Pod's address places no client");
 }
+
+#[tokio::test]
+async fn clients_placed_by_their_pods_stay_placed_when_a_restart_answers_from_the_saved_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let snapshot = snapshot.to_str().unwrap();
+    let api = ApiServer::start();
+    fixture::apply_text(&api, SERVICES);
+    fixture::apply_text(&api, CLIENT_PODS);
+    let args =
+        ["--client-nodes", "pods", "--udp-workers", "1", "--snapshot-file", snapshot, "--startup-timeout", "300ms"];
+    {
+        let first = DnsServer::start_api(&api, &args);
+        first.expect_log("initial sync complete", WAIT);
+        let deadline = std::time::Instant::now() + WAIT;
+        while !std::path::Path::new(snapshot).exists() {
+            assert!(std::time::Instant::now() < deadline, "the snapshot was never saved");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Without the API, the saved Pods still say which node 127.0.9.9 runs on.
+    api.set_unavailable(true);
+    let second = DnsServer::start_api(&api, &args);
+    second.expect_log("answering from the saved snapshot", WAIT);
+    let same_node = ["10.5.0.1", "10.5.0.2", "10.5.0.3"];
+    assert_near_first(&answers_from(&second, "127.0.9.9", "same-node", 3).await, &["10.5.0.1"], &same_node);
+}

@@ -75,6 +75,38 @@ async fn a_restart_while_the_api_is_down_answers_from_the_saved_snapshot_until_t
 }
 
 #[tokio::test]
+async fn a_snapshot_last_current_longer_ago_than_the_maximum_age_is_not_answered_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let api = ApiServer::start();
+    fixture::apply(&api);
+    {
+        let first = start(&api, &args(&snapshot));
+        first.expect_log("initial sync complete", WAIT);
+        wait_for_file(&snapshot);
+    }
+    // As if saved, and last confirmed, two hours ago: a node that was down since.
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    let at = text.find("\"clusterdns/saved-at\":\"").unwrap() + "\"clusterdns/saved-at\":\"".len();
+    let saved_at: u64 = text[at..].split('"').next().unwrap().parse().unwrap();
+    std::fs::write(&snapshot, text.replacen(&saved_at.to_string(), &(saved_at - 7200).to_string(), 1)).unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&snapshot).unwrap().set_modified(two_hours_ago).unwrap();
+
+    api.set_unavailable(true);
+    let server = start(&api, &args(&snapshot));
+    server.expect_log("older than --snapshot-max-age", WAIT);
+    let early = server.query("web.apps.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(early.metadata.response_code, ResponseCode::ServFail, "the default maximum is an hour: {early}");
+    drop(server);
+    let mut any_age = args(&snapshot);
+    any_age.extend(["--snapshot-max-age".to_string(), "0".to_string()]);
+    let server = start(&api, &any_age);
+    server.expect_log("answering from the saved snapshot", WAIT);
+    assert_eq!(rdatas(&server.query("web.apps.svc.cluster.local.", RecordType::A).await.answers), ["10.96.1.10"]);
+}
+
+#[tokio::test]
 async fn a_corrupt_or_foreign_snapshot_is_ignored_with_a_log_line() {
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("snapshot.json");
