@@ -685,6 +685,7 @@ impl Cli {
     pub fn own_addresses(&self) -> Vec<std::net::IpAddr> {
         let mut own: Vec<std::net::IpAddr> = self.listen.iter().map(|a| a.ip()).collect();
         own.retain(|ip| !ip.is_unspecified() && !ip.is_loopback());
+        own.sort();
         own.dedup();
         own
     }

@@ -75,7 +75,8 @@ impl Authority {
     /// Whether `namespace` exists and, with `verify`, `client` is a running Pod in it.
     pub fn namespace_holds(&self, namespace: &str, client: std::net::IpAddr, verify: bool) -> bool {
         let snapshot = self.registry.snapshot();
-        snapshot.namespace(namespace).is_some_and(|entry| !verify || entry.pod_ips.contains(&client))
+        // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d.
+        snapshot.namespace(namespace).is_some_and(|entry| !verify || entry.pod_ips.contains(&client.to_canonical()))
     }
 
     /// The answer for a name in one of our zones, or `None` when the name is not ours. `name`

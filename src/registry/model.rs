@@ -709,6 +709,8 @@ mod tests {
         model.upsert(Object::Pod(pod("host", "n1", "10.0.0.1")));
         model.delete(Kind::Pod, &("shop".into(), "host".into()));
         assert_eq!(placed(&mut model, "10.0.0.1"), Some(("n1".into(), Some("zone-n1".into()))));
+        // The same client on a dual-stack socket.
+        assert_eq!(placed(&mut model, "::ffff:10.0.0.1").map(|p| p.0), Some("n1".into()));
         // An IP reused on another node before the old Pod is gone: the first claim holds until
         // it ends, then the second.
         model.upsert(Object::Pod(pod("old", "n1", "10.1.0.5")));

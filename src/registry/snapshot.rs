@@ -408,7 +408,8 @@ impl Snapshot {
     pub fn place_of(&self, client: Option<IpAddr>) -> Option<PlaceRef<'_>> {
         match self.here() {
             Some(here) => Some(PlaceRef { node: &here.node, zone: here.zone.as_deref() }),
-            None => self.clients.place_of(client?),
+            // An IPv4 client of a dual-stack socket arrives as ::ffff:a.b.c.d.
+            None => self.clients.place_of(client?.to_canonical()),
         }
     }
 

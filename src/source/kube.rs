@@ -374,6 +374,8 @@ struct WatchState {
     failing: Option<String>,
     /// A watch of every Node (`--client-nodes`), not of this instance's own.
     all_nodes: bool,
+    /// The resource is not served to us (404 or 403), which `failing` says: counted as empty.
+    unserved: bool,
 }
 
 struct Assembler {
@@ -398,7 +400,9 @@ impl Saver {
     /// Nothing changed since the last save and the watches are healthy: the file is still
     /// current, and its modification time says so (see [`super::saved::confirm`]).
     fn confirm(&mut self) {
-        if self.dirty || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // After a failed save the file holds an older view: it must not look current.
+        if self.dirty || self.failing.load(Relaxed) || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
         }
         let path = self.path.clone();
@@ -456,7 +460,8 @@ impl Assembler {
                     None => return,
                 },
                 _ = save_tick.tick() => {
-                    let healthy = self.watches.values().all(|w| w.synced && w.failing.is_none());
+                    // A resource the cluster does not serve (no ServiceImport CRD) is no failure.
+                    let healthy = self.watches.values().all(|w| w.synced && (w.failing.is_none() || w.unserved));
                     if let (true, Some(saver)) = (was_synced, &mut self.saver) {
                         saver.save(&mut self.writer);
                         if healthy {
@@ -528,6 +533,7 @@ impl Assembler {
                     it can; retrying", mcs::API_VERSION);
             }
             state.failing = Some(error.clone());
+            state.unserved = true;
             state.relist = None;
             self.writer.model().replace_kind(change.kind, state.scope.as_deref(), &Default::default(), Vec::new());
             if !state.synced {
@@ -544,10 +550,12 @@ impl Assembler {
                 debug!(kind, %error, "watch still failing");
             }
             state.failing = Some(error.clone());
+            state.unserved = false;
             return;
         }
         // A list attempt starting is not a recovery: objects arriving are.
         if !matches!(change.what, What::Init) && state.failing.take().is_some() {
+            state.unserved = false;
             info!(kind, "watch recovered");
         }
         let model = self.writer.model();
@@ -608,5 +616,42 @@ impl LatencyLog {
             self.samples.clear();
             self.since = Some(published);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn modified(path: &std::path::Path) -> std::time::SystemTime {
+        std::fs::metadata(path).unwrap().modified().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_confirmed_current_only_while_its_last_save_succeeded_and_nothing_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapshot.json");
+        std::fs::write(&path, "saved").unwrap();
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(long_ago).unwrap();
+        let mut saver = Saver { path: path.clone(), dirty: false, running: None, failing: Default::default() };
+        let wait = |saver: &mut Saver| saver.running.take().map(|r| async { r.await.unwrap() });
+
+        saver.failing.store(true, std::sync::atomic::Ordering::Relaxed);
+        saver.confirm();
+        if let Some(done) = wait(&mut saver) {
+            done.await;
+        }
+        assert_eq!(modified(&path), long_ago, "after a failed save the file holds an older view");
+
+        saver.failing.store(false, std::sync::atomic::Ordering::Relaxed);
+        saver.dirty = true;
+        saver.confirm();
+        assert!(saver.running.is_none(), "changed since: a save is due, not a confirmation");
+
+        saver.dirty = false;
+        saver.confirm();
+        wait(&mut saver).expect("a confirmation").await;
+        assert!(modified(&path) > long_ago + Duration::from_secs(7000), "confirmed current");
     }
 }

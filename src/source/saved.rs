@@ -65,12 +65,12 @@ pub fn save(path: &Path, saved: &Saved) -> std::io::Result<()> {
     result
 }
 
-/// The file a save is written to before it is renamed: named for this process, so that two
-/// instances sharing the file (a node-local update's old and new pod on a hostPath) never
-/// write into one temporary file.
+/// The file a save is written to before it is renamed: a name of its own for every save, so
+/// that two instances sharing the file (a node-local update's old and new pod on a hostPath,
+/// both process 1 of their containers) never write into one temporary file.
 fn temporary_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".writing.{}", std::process::id()));
+    name.push(format!(".writing.{:016x}", rand::random::<u64>()));
     path.with_file_name(name)
 }
 
@@ -288,7 +288,9 @@ items:
         assert_eq!(loaded.objects, objects);
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         assert!(loaded.saved_at <= now && loaded.saved_at + 60 > now, "{}", loaded.saved_at);
-        assert!(!temporary_path(&path).exists(), "the temporary file is renamed");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("snapshot")], "the temporary file is renamed");
+        assert_ne!(temporary_path(&path), temporary_path(&path), "every save writes a file of its own");
     }
 
     #[test]

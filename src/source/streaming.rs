@@ -3,27 +3,33 @@
 //! watch cache, then a bookmark marking their end, instead of answering one large LIST.
 //!
 //! Kubernetes 1.34 and later offer it by default; 1.33 refuses the parameter (422), and a
-//! server that ignores it would never send the end bookmark. kube's watcher does not fall back
-//! by itself, so each watch tries streaming first and falls back to LIST and WATCH for good
-//! when the server shows it does not stream: a refusal, or a stream that began and ended
-//! without completing a list.
+//! server that ignores it never sends the end bookmark. kube's watcher does not fall back by
+//! itself, so each watch tries streaming first and falls back to LIST and WATCH when the
+//! server shows it does not stream: a refusal (also after streaming worked, as after a
+//! rollback of the API server), or two streams in a row that ended without completing a list
+//! and without an error to explain it.
 
 use kube::runtime::watcher;
+
+/// Streams that end unfinished, with nothing wrong, before streaming is given up.
+const UNFINISHED_LIMIT: u8 = 2;
 
 /// Where a watch stands with streaming lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Streaming {
     /// Not used: disabled, or the server does not offer it.
     Off,
-    /// Being tried; `started` once a streaming watch has begun.
-    Trying { started: bool },
+    /// Being tried. `started`: a streaming watch has begun and not finished its list;
+    /// `errored`: an error came since, which explains an unfinished stream; `unfinished`:
+    /// streams that ended unfinished without one.
+    Trying { started: bool, errored: bool, unfinished: u8 },
     /// A streaming list has completed: the server offers it.
     Confirmed,
 }
 
 impl Streaming {
     pub fn new(enabled: bool) -> Streaming {
-        if enabled { Streaming::Trying { started: false } } else { Streaming::Off }
+        if enabled { Streaming::Trying { started: false, errored: false, unfinished: 0 } } else { Streaming::Off }
     }
 
     pub fn is_on(self) -> bool {
@@ -33,19 +39,26 @@ impl Streaming {
     /// Takes one watcher event into account. Returns why the server does not stream lists,
     /// when this event shows it; the watch must then restart without them.
     pub fn observe<K>(&mut self, event: &Result<watcher::Event<K>, watcher::Error>) -> Option<String> {
-        let Streaming::Trying { started } = *self else { return None };
+        if let Err(watcher::Error::WatchStartFailed(kube::Error::Api(status))) = event
+            && self.is_on()
+            && [400, 422].contains(&status.code)
+        {
+            *self = Streaming::Off;
+            return Some(format!("refused: {}", status.message));
+        }
+        let Streaming::Trying { started, errored, unfinished } = *self else { return None };
         match event {
             Ok(watcher::Event::InitDone) => *self = Streaming::Confirmed,
-            Ok(watcher::Event::Init) if started => {
-                *self = Streaming::Off;
-                return Some("a streaming list ended before its end bookmark".to_string());
+            Ok(watcher::Event::Init) => {
+                let unfinished = unfinished + u8::from(started && !errored);
+                if unfinished >= UNFINISHED_LIMIT {
+                    *self = Streaming::Off;
+                    return Some(format!("{unfinished} streaming lists in a row ended before their end bookmark"));
+                }
+                *self = Streaming::Trying { started: true, errored: false, unfinished };
             }
-            Ok(watcher::Event::Init) => *self = Streaming::Trying { started: true },
-            Err(watcher::Error::WatchStartFailed(kube::Error::Api(status))) if [400, 422].contains(&status.code) => {
-                *self = Streaming::Off;
-                return Some(format!("refused: {}", status.message));
-            }
-            _ => {}
+            Err(_) => *self = Streaming::Trying { started, errored: true, unfinished },
+            Ok(_) => {}
         }
         None
     }
@@ -64,28 +77,49 @@ mod tests {
         Err(watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(status))))
     }
 
+    fn event(event: Event<Service>) -> Observed {
+        Ok(event)
+    }
+
     #[test]
-    fn a_refusal_or_an_unfinished_stream_turns_streaming_off_and_a_finished_one_confirms_it() {
+    fn a_refusal_turns_streaming_off_even_after_it_worked() {
         let mut refused = Streaming::new(true);
         assert!(refused.observe(&refusal(422)).is_some_and(|why| why.contains("forbidden")));
         assert_eq!(refused, Streaming::Off);
 
-        let mut ignored = Streaming::new(true);
-        assert_eq!(ignored.observe::<Service>(&Ok(Event::Init)), None);
-        assert!(ignored.observe::<Service>(&Ok(Event::InitApply(Service::default()))).is_none());
-        assert!(ignored.observe::<Service>(&Ok(Event::Init)).is_some(), "begun again without an end");
-        assert_eq!(ignored, Streaming::Off);
-
         let mut served = Streaming::new(true);
-        served.observe::<Service>(&Ok(Event::Init));
-        served.observe::<Service>(&Ok(Event::InitDone));
+        served.observe(&event(Event::Init));
+        served.observe(&event(Event::InitDone));
         assert_eq!(served, Streaming::Confirmed);
-        assert_eq!(served.observe::<Service>(&Ok(Event::Init)), None, "a relist after 410 Gone streams again");
-        assert_eq!(served.observe(&refusal(422)), None, "a confirmed server is not second-guessed");
+        assert_eq!(served.observe(&event(Event::Init)), None, "a relist after 410 Gone streams again");
+        // The API server rolled back to a version (or a gate) without streaming lists.
+        assert!(served.observe(&refusal(400)).is_some());
+        assert_eq!(served, Streaming::Off);
 
         let mut unavailable = Streaming::new(true);
         assert_eq!(unavailable.observe(&refusal(503)), None, "an outage says nothing about streaming");
         assert!(unavailable.is_on());
         assert!(!Streaming::new(false).is_on());
+        assert_eq!(Streaming::Off.clone().observe(&refusal(422)), None);
+    }
+
+    #[test]
+    fn streams_that_keep_ending_unfinished_turn_it_off_but_one_cut_by_an_error_does_not() {
+        let mut ignored = Streaming::new(true);
+        assert_eq!(ignored.observe(&event(Event::Init)), None);
+        assert_eq!(ignored.observe(&event(Event::InitApply(Service::default()))), None);
+        assert_eq!(ignored.observe(&event(Event::Init)), None, "one unfinished stream may be a cut");
+        assert!(ignored.observe(&event(Event::Init)).is_some(), "the second in a row is the server");
+        assert_eq!(ignored, Streaming::Off);
+
+        // Connection resets or a 410 between the starts explain them: streaming stays on.
+        let mut cut = Streaming::new(true);
+        for _ in 0..5 {
+            assert_eq!(cut.observe(&event(Event::Init)), None);
+            assert_eq!(cut.observe(&refusal(503)), None);
+        }
+        assert!(cut.is_on());
+        cut.observe(&event(Event::InitDone));
+        assert_eq!(cut, Streaming::Confirmed);
     }
 }

@@ -272,6 +272,9 @@ fn the_link_local_overlay_runs_in_the_node_network_on_a_shared_link_local_addres
         let get = &container(daemonset)[probe]["httpGet"];
         assert_eq!(format!("{}:{}", get["host"].as_str().unwrap(), get["port"]), "169.254.20.10:9153", "{probe}");
     }
+    // Declared ports of a host-network pod become hostPorts, which would keep the surge pod
+    // from being scheduled beside the old one.
+    assert!(container(daemonset)["ports"].is_null(), "{}", container(daemonset)["ports"]);
     let added = container(daemonset)["securityContext"]["capabilities"]["add"].to_string();
     assert!(added.contains("NET_ADMIN"), "the interface needs NET_ADMIN: {added}");
     // The surge pod reads the snapshot the old one saved.
