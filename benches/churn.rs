@@ -120,7 +120,7 @@ impl Server {
 }
 
 /// `CLUSTERDNS_WRAPPER` (e.g. `valgrind --tool=massif`) runs the server under another program.
-fn start_clusterdns(api: &ApiServer) -> Server {
+fn start_clusterdns(api: &ApiServer, extra: &[&str]) -> Server {
     let wrapper = std::env::var("CLUSTERDNS_WRAPPER").unwrap_or_default();
     let mut words: Vec<&str> = wrapper.split_whitespace().collect();
     words.push(env!("CARGO_BIN_EXE_clusterdns"));
@@ -129,6 +129,7 @@ fn start_clusterdns(api: &ApiServer) -> Server {
         .args(["--kubeconfig", &api.kubeconfig_arg(), "--listen", &format!("127.0.0.1:{DNS_PORT}")])
         .args(["--startup-timeout", "120s", "--log-level", "info,clusterdns::source::kube=debug"])
         .args(["--resolv-conf", "/dev/null", "--lameduck", "0s"])
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start clusterdns");
@@ -173,6 +174,41 @@ fn latencies(logs: &[String]) -> Vec<u64> {
     samples
 }
 
+/// `count` running Pods, each with one container as a Deployment makes them, on `count / 100`
+/// Nodes spread over three zones, each Node with its pod CIDR.
+fn load_client_pods(api: &ApiServer, count: usize) {
+    let nodes = count.div_ceil(100);
+    for n in 0..nodes {
+        let node = serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": format!("node-{n}"), "labels": {
+                "topology.kubernetes.io/zone": format!("zone-{}", n % 3), "kubernetes.io/os": "linux"}},
+            "spec": {"podCIDR": format!("10.{}.{}.0/24", 128 + n / 256, n % 256),
+                     "podCIDRs": [format!("10.{}.{}.0/24", 128 + n / 256, n % 256)]},
+            "status": {"addresses": [{"type": "InternalIP", "address": format!("192.168.{}.{}", n / 256, n % 256)}]},
+        });
+        api.apply(&node);
+    }
+    for i in 0..count {
+        let (n, slot) = (i / 100, i % 100);
+        let ip = format!("10.{}.{}.{}", 128 + n / 256, n % 256, slot + 2);
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("app-{i}-7d9c6b5f4-x2k8p"), "namespace": format!("ns{}", i % NAMESPACES),
+                "labels": {"app": format!("app-{}", i / 10), "pod-template-hash": "7d9c6b5f4"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("app-{}-7d9c6b5f4", i / 10),
+                    "uid": "0b6f9a2e-1c3d-4e5f-8a9b-0c1d2e3f4a5b", "controller": true}]},
+            "spec": {"nodeName": format!("node-{n}"), "containers": [{"name": "app",
+                "image": "registry.example/app:1.2.3", "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]},
+            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]},
+        });
+        api.apply(&pod);
+    }
+    println!("client nodes: {count} Pods on {nodes} Nodes, clusterdns with --client-nodes pods");
+}
+
 fn percentile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() { 0 } else { sorted[((sorted.len() - 1) as f64 * q) as usize] }
 }
@@ -205,7 +241,14 @@ fn main() {
     );
 
     let sync_start = Instant::now();
-    let server = start_clusterdns(&api);
+    // CHURN_CLIENT_PODS=N: N running Pods on N/100 Nodes, and clusterdns places its clients by
+    // them (`--client-nodes pods`), for what that watch costs.
+    let client_pods: usize = std::env::var("CHURN_CLIENT_PODS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    if client_pods > 0 {
+        load_client_pods(&api, client_pods);
+    }
+    let extra: &[&str] = if client_pods > 0 { &["--client-nodes", "pods"] } else { &[] };
+    let server = start_clusterdns(&api, extra);
     assert!(server.wait_for("initial sync complete", Duration::from_secs(300)), "clusterdns did not sync");
     let pid = server.child.id();
     println!("initial sync: {:.2}s", sync_start.elapsed().as_secs_f64());
@@ -227,10 +270,12 @@ fn main() {
     // Peak during a forced relist: reset the high-water mark, expire every resource version.
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
     let relists_before = server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete")).count();
+    // Services, EndpointSlices and Namespaces, and Pods and Nodes with client pods.
+    let watches = if client_pods > 0 { 5 } else { 3 };
     api.force_relist();
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline
-        && server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete")).count() < relists_before + 3
+        && server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete")).count() < relists_before + watches
     {
         std::thread::sleep(Duration::from_millis(50));
     }
