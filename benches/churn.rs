@@ -206,7 +206,7 @@ fn load_client_pods(api: &ApiServer, count: usize) {
         });
         api.apply(&pod);
     }
-    println!("client nodes: {count} Pods on {nodes} Nodes, clusterdns with --client-nodes pods");
+    println!("client nodes: {count} Pods on {nodes} Nodes");
 }
 
 fn percentile(sorted: &[u64], q: f64) -> u64 {
@@ -240,18 +240,26 @@ fn main() {
         load_start.elapsed().as_secs_f64()
     );
 
-    let sync_start = Instant::now();
-    // CHURN_CLIENT_PODS=N: N running Pods on N/100 Nodes, and clusterdns places its clients by
-    // them (`--client-nodes pods`), for what that watch costs.
+    // CHURN_CLIENT_PODS=N: N running Pods on N/100 Nodes, and clusterdns places its clients
+    // (`--client-nodes`, CHURN_CLIENT_NODES: `pods`, the default, or `pod-cidrs`), for what
+    // those watches cost.
     let client_pods: usize = std::env::var("CHURN_CLIENT_PODS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let client_nodes = std::env::var("CHURN_CLIENT_NODES").unwrap_or_else(|_| "pods".to_string());
     if client_pods > 0 {
         load_client_pods(&api, client_pods);
+        println!("clusterdns with --client-nodes {client_nodes}");
     }
-    let extra: &[&str] = if client_pods > 0 { &["--client-nodes", "pods"] } else { &[] };
-    let server = start_clusterdns(&api, extra);
+    let extra: Vec<&str> = if client_pods > 0 { vec!["--client-nodes", &client_nodes] } else { Vec::new() };
+    let sync_start = Instant::now();
+    let server = start_clusterdns(&api, &extra);
     assert!(server.wait_for("initial sync complete", Duration::from_secs(300)), "clusterdns did not sync");
     let pid = server.child.id();
     println!("initial sync: {:.2}s", sync_start.elapsed().as_secs_f64());
+    if std::env::var("CHURN_SHOW_LISTS").is_ok() {
+        for line in server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete") || l.contains("watching")) {
+            println!("  {line}");
+        }
+    }
     let api_load = |label: &str, requests: usize, bytes: u64| {
         println!("API server load, {label}: {requests} requests, {:.1} MB sent", bytes as f64 / 1e6);
     };
@@ -271,7 +279,7 @@ fn main() {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
     let relists_before = server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete")).count();
     // Services, EndpointSlices and Namespaces, and Pods and Nodes with client pods.
-    let watches = if client_pods > 0 { 5 } else { 3 };
+    let watches = 3 + usize::from(client_pods > 0) + usize::from(client_pods > 0 && client_nodes == "pods");
     api.force_relist();
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline
