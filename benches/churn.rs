@@ -256,7 +256,8 @@ fn main() {
     let pid = server.child.id();
     println!("initial sync: {:.2}s", sync_start.elapsed().as_secs_f64());
     if std::env::var("CHURN_SHOW_LISTS").is_ok() {
-        for line in server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete") || l.contains("watching")) {
+        for line in server.logs.lock().unwrap().iter().filter(|l| l.contains("list complete") || l.contains("watching"))
+        {
             println!("  {line}");
         }
     }
