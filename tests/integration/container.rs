@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use hickory_net::proto::rr::RecordType;
 use hickory_net::runtime::TokioRuntimeProvider;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, Service};
 use serde_json::Value;
 
 use crate::apiserver::ApiServer;
@@ -37,20 +36,23 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A kustomization of `deploy/` as `kubectl kustomize` renders it.
 struct Rendered {
-    deployment: Deployment,
+    /// The pod template of the Deployment or DaemonSet under test.
+    template: PodTemplateSpec,
     config_maps: Vec<ConfigMap>,
     dns_service: Option<Service>,
 }
 
 fn render_base() -> Rendered {
-    render("base", "clusterdns")
+    render("base", "Deployment", "clusterdns")
 }
 
-fn render(kustomization: &str, deployment: &str) -> Rendered {
+/// The pod template of the workload `kind` `name` in `kustomization`, with what it uses.
+fn render(kustomization: &str, kind: &str, name: &str) -> Rendered {
     let objects = deploy::render(kustomization);
     let service = objects.iter().find(|o| o["kind"] == "Service" && o["metadata"]["name"] == "kube-dns");
+    let template = deploy::object(&objects, kind, name)["spec"]["template"].clone();
     Rendered {
-        deployment: serde_json::from_value(deploy::object(&objects, "Deployment", deployment).clone()).unwrap(),
+        template: serde_json::from_value(template).unwrap(),
         config_maps: objects
             .iter()
             .filter(|o| o["kind"] == "ConfigMap")
@@ -62,7 +64,7 @@ fn render(kustomization: &str, deployment: &str) -> Rendered {
 
 impl Rendered {
     fn pod_spec(&self) -> PodSpec {
-        self.deployment.spec.as_ref().unwrap().template.spec.clone().expect("a pod spec")
+        self.template.spec.clone().expect("a pod spec")
     }
 }
 
@@ -91,10 +93,36 @@ enum Variant {
     WithoutEither,
 }
 
-/// One pod: its namespace, the API server it watches, and `runc run` in the foreground.
-struct PodRun {
+/// A node's side of a pod: the network namespace (the pod's own, or the node's for a
+/// host-network pod), the API server there, and the node's directories (hostPath volumes).
+struct Node {
     netns: Netns,
     api: ApiServer,
+    host: tempfile::TempDir,
+}
+
+/// The node the test pods run on.
+const NODE_NAME: &str = "node-1";
+
+impl Node {
+    /// A namespace holding `addresses` (and the API server's), with the API server serving the
+    /// fixture over HTTPS.
+    fn new(addresses: &[IpAddr]) -> Arc<Node> {
+        let api_ip: IpAddr = API_SERVICE_IP.parse().unwrap();
+        let all: Vec<IpAddr> = addresses.iter().copied().chain([api_ip]).collect();
+        let netns = Netns::create(&all);
+        let listener = netns.run(|| std::net::TcpListener::bind((api_ip, API_SERVICE_PORT)).expect("bind the API"));
+        let api = ApiServer::start_https(listener, TOKEN);
+        fixture::apply(&api);
+        Arc::new(Node { netns, api, host: tempfile::tempdir().unwrap() })
+    }
+}
+
+/// One pod: its node, and `runc run` in the foreground.
+struct PodRun {
+    node: Arc<Node>,
+    /// Where it answers and is probed: the probes' `host`, or the pod's own address.
+    address: IpAddr,
     spec: PodSpec,
     runc: Child,
     id: String,
@@ -104,15 +132,13 @@ struct PodRun {
 }
 
 impl PodRun {
+    /// A pod in a network namespace of its own, at POD_IP.
     fn start(rendered: &Rendered, variant: Variant) -> PodRun {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let pod_ip: IpAddr = POD_IP.parse().unwrap();
-        let api_ip: IpAddr = API_SERVICE_IP.parse().unwrap();
-        let netns = Netns::create(&[pod_ip, api_ip]);
-        let listener = netns.run(|| std::net::TcpListener::bind((api_ip, API_SERVICE_PORT)).expect("bind the API"));
-        let api = ApiServer::start_https(listener, TOKEN);
-        fixture::apply(&api);
+        PodRun::start_on(Node::new(&[POD_IP.parse().unwrap()]), rendered, variant)
+    }
 
+    fn start_on(node: Arc<Node>, rendered: &Rendered, variant: Variant) -> PodRun {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
         let mut spec = rendered.pod_spec();
         if matches!(variant, Variant::WithoutSysctl | Variant::WithoutEither) {
             spec.security_context.as_mut().unwrap().sysctls = None;
@@ -124,15 +150,15 @@ impl PodRun {
             remove_file_capability(&bundle.join("rootfs/usr/local/bin/clusterdns"));
         }
         let name = format!("clusterdns-{}", COUNT.fetch_add(1, Ordering::Relaxed));
-        let volumes = pod_volumes(&spec, &rendered.config_maps, &dir.path().join("volumes"));
+        let volumes = pod_volumes(&spec, &rendered.config_maps, &dir.path().join("volumes"), node.host.path());
         nested_mount_points(container(&spec), &volumes);
         let uid = spec.security_context.as_ref().and_then(|s| s.run_as_user).unwrap_or(0);
-        let service_account = service_account(dir.path(), &api, uid);
+        let service_account = service_account(dir.path(), &node.api, uid);
         let etc = pod_etc(dir.path(), &name);
         let pod = oci::Pod {
             name: &name,
             spec: &spec,
-            netns: &netns.path,
+            netns: &node.netns.path,
             volumes,
             service_account: &service_account,
             etc: &etc,
@@ -141,6 +167,7 @@ impl PodRun {
                 ("KUBERNETES_SERVICE_PORT".into(), API_SERVICE_PORT.to_string()),
                 ("KUBERNETES_SERVICE_PORT_HTTPS".into(), API_SERVICE_PORT.to_string()),
             ],
+            node_name: NODE_NAME,
         };
         let defaults: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
         let config = oci::runtime_config(&defaults, &image::built().config(), &pod, container(&spec));
@@ -162,7 +189,9 @@ impl PodRun {
         let logs = Arc::new(Mutex::new(Vec::new()));
         collect(runc.stdout.take().unwrap(), logs.clone());
         collect(runc.stderr.take().unwrap(), logs.clone());
-        PodRun { netns, api, spec, runc, id, state, logs, dir }
+        let probed = container(&spec).readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()?.host.clone());
+        let address = probed.unwrap_or_else(|| POD_IP.into()).parse().unwrap();
+        PodRun { node, address, spec, runc, id, state, logs, dir }
     }
 
     fn logs(&self) -> String {
@@ -195,13 +224,13 @@ impl PodRun {
     }
 
     fn pod_addr(&self, port: u16) -> SocketAddr {
-        SocketAddr::new(POD_IP.parse().unwrap(), port)
+        SocketAddr::new(self.address, port)
     }
 
     /// GET as the kubelet probes: from outside the container, to the pod's address.
     fn get(&self, port: u16, path: &str) -> (u16, String) {
         let addr = self.pod_addr(port);
-        self.netns.run(|| http_get(addr, path))
+        self.node.netns.run(|| http_get(addr, path))
     }
 
     /// Polls the Deployment's readiness probe until it passes; panics if the container exits.
@@ -223,7 +252,7 @@ impl PodRun {
     /// A query for `name` A to the pod's port 53.
     fn ask(&self, name: &str, transport: Transport) -> Vec<String> {
         let addr = self.pod_addr(53);
-        let response = self.netns.block_on(|| async move {
+        let response = self.node.netns.block_on(|| async move {
             let provider = TokioRuntimeProvider::default();
             exchange(addr, query_message(name, RecordType::A, None), transport, &provider).await
         });
@@ -281,10 +310,17 @@ fn nested_mount_points(container: &Container, volumes: &BTreeMap<String, PathBuf
 }
 
 /// The pod's volumes, by name: each ConfigMap's keys as files (mode 0644, the kubelet's
-/// default), each emptyDir an empty folder anyone may write (mode 0777, as the kubelet makes it).
-fn pod_volumes(spec: &PodSpec, config_maps: &[ConfigMap], root: &Path) -> BTreeMap<String, PathBuf> {
+/// default), each emptyDir an empty folder anyone may write (mode 0777, as the kubelet makes it),
+/// each hostPath the node's directory under `host` (DirectoryOrCreate: made, mode 0755).
+fn pod_volumes(spec: &PodSpec, config_maps: &[ConfigMap], root: &Path, host: &Path) -> BTreeMap<String, PathBuf> {
     let mut volumes = BTreeMap::new();
     for volume in spec.volumes.iter().flatten() {
+        if let Some(host_path) = &volume.host_path {
+            assert_eq!(host_path.type_.as_deref(), Some("DirectoryOrCreate"), "hostPath types other than that");
+            let dir = make_dir(&host.join(host_path.path.trim_start_matches('/')));
+            volumes.insert(volume.name.clone(), dir);
+            continue;
+        }
         let dir = make_dir(&root.join(&volume.name));
         if volume.empty_dir.is_some() {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -384,7 +420,8 @@ fn the_image_runs_under_runc_exactly_as_deploy_base_specifies() {
     // DNS on port 53, over UDP and TCP, from what the API server holds.
     assert_eq!(pod.ask("web.apps.svc.cluster.local.", Transport::Udp), ["10.96.1.10"], "{}", pod.logs());
     assert_eq!(pod.ask("web.apps.svc.cluster.local.", Transport::Tcp), ["10.96.1.10"]);
-    assert!(!pod.api.requests().is_empty() && pod.api.unauthorized() == 0, "{:?}", pod.api.requests());
+    let api = &pod.node.api;
+    assert!(!api.requests().is_empty() && api.unauthorized() == 0, "{:?}", api.requests());
 
     // The snapshot is saved to the emptyDir, the one place a read-only root lets it write.
     let snapshot = pod.dir.path().join("volumes/snapshot/snapshot.json");
@@ -457,7 +494,7 @@ fn the_coredns_deployment_runs_clusterdns_from_its_own_corefile() {
         return;
     }
     // The overlay brings no ConfigMap: the cluster's `coredns` one holds kubeadm's Corefile.
-    let mut rendered = render("overlays/coredns-compatible", "coredns");
+    let mut rendered = render("overlays/coredns-compatible", "Deployment", "coredns");
     assert!(rendered.config_maps.is_empty() && rendered.dns_service.is_none(), "an image swap brings no config");
     let corefile =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corefiles/kubeadm/Corefile"))
@@ -480,4 +517,54 @@ fn the_coredns_deployment_runs_clusterdns_from_its_own_corefile() {
     let (status, metrics) = pod.get(9153, "/metrics");
     assert!(status == 200 && metrics.contains("clusterdns_build_info"), "the Corefile's prometheus port");
     assert!(pod.logs().contains("running from the Corefile"), "{}", pod.logs());
+}
+
+/// CAP_NET_ADMIN is capability 12.
+const NET_ADMIN: u64 = 1 << 12;
+
+/// Waits until the pod's log holds `needle`, at most START_TIMEOUT.
+fn wait_for_log(pod: &PodRun, needle: &str) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !pod.logs().contains(needle) {
+        assert!(Instant::now() < deadline, "no {needle:?} in:\n{}", pod.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_link_local_daemonset_updates_on_one_node_without_giving_up_its_address() {
+    if !can_run_containers("the_link_local_daemonset_updates_on_one_node_without_giving_up_its_address") {
+        return;
+    }
+    let rendered = render("overlays/node-local-link-local", "DaemonSet", "clusterdns-node-local");
+    // The node's network: no pod address; the pods make theirs on the dummy interface.
+    let node = Node::new(&[]);
+    if !node.netns.makes_dummy_interfaces() {
+        node.netns.add_stand_in_interface("nodelocaldns");
+    }
+    let mut old = PodRun::start_on(node.clone(), &rendered, Variant::AsDeployed);
+    old.wait_ready();
+    let pid = old.pid();
+    assert_eq!(status_field(pid, "Uid").split_whitespace().collect::<Vec<_>>(), ["0"; 4]);
+    assert_eq!(capability_set(pid, "CapEff"), NET_ADMIN | NET_BIND_SERVICE, "effective capabilities");
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1", "allowPrivilegeEscalation: false");
+    assert_eq!(old.ask("web.apps.svc.cluster.local.", Transport::Udp), ["10.96.1.10"], "{}", old.logs());
+    let snapshot = node.host.path().join("var/cache/clusterdns/snapshot.json");
+    let deadline = Instant::now() + START_TIMEOUT;
+    while !snapshot.exists() {
+        assert!(Instant::now() < deadline, "no snapshot saved on the node: {}", old.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The surge pod: same address and ports, beside the old one, from the old one's snapshot.
+    let new = PodRun::start_on(node.clone(), &rendered, Variant::AsDeployed);
+    wait_for_log(&new, "answering from the saved snapshot");
+    wait_for_log(&new, "initial sync complete");
+    assert_eq!(old.runc(&["kill", &old.id, "TERM"]).status.code(), Some(0));
+    let grace = Duration::from_secs(rendered.pod_spec().termination_grace_period_seconds.unwrap().unsigned_abs());
+    assert_eq!(old.wait_exit(grace), Some(0), "{}", old.logs());
+    assert_eq!(new.ask("web.apps.svc.cluster.local.", Transport::Udp), ["10.96.1.10"], "{}", new.logs());
+    assert_eq!(new.ask("web.apps.svc.cluster.local.", Transport::Tcp), ["10.96.1.10"]);
+    let probe = container(&new.spec).readiness_probe.clone().unwrap().http_get.unwrap();
+    assert_eq!(new.get(9153, &probe.path.unwrap()).0, 200, "the probe address answers after the old pod left");
 }

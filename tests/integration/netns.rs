@@ -71,6 +71,25 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Whether this kernel makes dummy interfaces (some CI virtual machines have no driver).
+    pub fn makes_dummy_interfaces(&self) -> bool {
+        let probe = self.exec(Path::new("ip")).args(["link", "add", "dummy-probe", "type", "dummy"]).output();
+        let made = probe.expect("run ip").status.success();
+        if made {
+            let _ = self.exec(Path::new("ip")).args(["link", "delete", "dummy-probe"]).status();
+        }
+        made
+    }
+
+    /// An interface named `name` as a node's setup would make it where there is no dummy
+    /// driver: a bridge without ports, to which clusterdns adds its addresses.
+    pub fn add_stand_in_interface(&self, name: &str) {
+        let added = self.exec(Path::new("ip")).args(["link", "add", name, "type", "bridge"]).status();
+        assert!(added.expect("run ip").success(), "add the interface {name}");
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "delete", &self.name]).status();

@@ -24,6 +24,8 @@ pub struct Pod<'a> {
     pub etc: &'a Path,
     /// Service environment variables (KUBERNETES_SERVICE_HOST and friends).
     pub service_env: Vec<(String, String)>,
+    /// The node the pod is bound to (`spec.nodeName`, for the downward API).
+    pub node_name: &'a str,
 }
 
 /// Where the kubelet mounts the service-account volume.
@@ -90,7 +92,13 @@ fn process(image_config: &Value, pod: &Pod, container: &Container) -> Value {
     let mut env = strings(&image["Env"]);
     env.push(format!("HOSTNAME={}", pod.name));
     for var in container.env.iter().flatten() {
-        let value = var.value.as_deref().unwrap_or_else(|| panic!("env {} needs valueFrom: not supported", var.name));
+        // The downward API: only the field clusterdns's manifests ask for.
+        let field = var.value_from.as_ref().and_then(|v| v.field_ref.as_ref()).map(|f| f.field_path.as_str());
+        let value = match (&var.value, field) {
+            (Some(value), _) => value.as_str(),
+            (None, Some("spec.nodeName")) => pod.node_name,
+            _ => panic!("env {}: only values and fieldRef spec.nodeName are supported", var.name),
+        };
         env.push(format!("{}={value}", var.name));
     }
     env.extend(pod.service_env.iter().map(|(k, v)| format!("{k}={v}")));
