@@ -397,12 +397,17 @@ struct Saver {
 }
 
 impl Saver {
+    /// A save or confirmation is still being written.
+    fn busy(&self) -> bool {
+        self.running.as_ref().is_some_and(|r| !r.is_finished())
+    }
+
     /// Nothing changed since the last save and the watches are healthy: the file is still
     /// current, and its modification time says so (see [`super::saved::confirm`]).
     fn confirm(&mut self) {
         use std::sync::atomic::Ordering::Relaxed;
         // After a failed save the file holds an older view: it must not look current.
-        if self.dirty || self.failing.load(Relaxed) || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+        if self.dirty || self.failing.load(Relaxed) || self.busy() {
             return;
         }
         let path = self.path.clone();
@@ -414,7 +419,7 @@ impl Saver {
     }
 
     fn save(&mut self, writer: &mut RegistryWriter) {
-        if !self.dirty || self.running.as_ref().is_some_and(|r| !r.is_finished()) {
+        if !self.dirty || self.busy() {
             return;
         }
         self.dirty = false;

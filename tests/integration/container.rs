@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec,
 use serde_json::Value;
 
 use crate::apiserver::ApiServer;
-use crate::harness::{Transport, exchange, http_get, query_message, rdatas};
+use crate::harness::{Transport, exchange, file_appears, http_get, query_message, rdatas};
 use crate::image::{self, can_run_containers};
 use crate::netns::Netns;
 use crate::oci;
@@ -425,11 +425,8 @@ fn the_image_runs_under_runc_exactly_as_deploy_base_specifies() {
 
     // The snapshot is saved to the emptyDir, the one place a read-only root lets it write.
     let snapshot = pod.dir.path().join("volumes/snapshot/snapshot.json");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !snapshot.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(snapshot.exists(), "no snapshot saved in the emptyDir: {}", pod.logs());
+    let saved = file_appears(&snapshot, Duration::from_secs(20));
+    assert!(saved, "no snapshot saved in the emptyDir: {}", pod.logs());
 
     // The probes, and metrics where the kube-dns Service's annotation says they are.
     let spec = rendered.pod_spec();
@@ -550,11 +547,7 @@ fn the_link_local_daemonset_updates_on_one_node_without_giving_up_its_address() 
     assert_eq!(status_field(pid, "NoNewPrivs"), "1", "allowPrivilegeEscalation: false");
     assert_eq!(old.ask("web.apps.svc.cluster.local.", Transport::Udp), ["10.96.1.10"], "{}", old.logs());
     let snapshot = node.host.path().join("var/cache/clusterdns/snapshot.json");
-    let deadline = Instant::now() + START_TIMEOUT;
-    while !snapshot.exists() {
-        assert!(Instant::now() < deadline, "no snapshot saved on the node: {}", old.logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(file_appears(&snapshot, START_TIMEOUT), "no snapshot saved on the node: {}", old.logs());
 
     // The surge pod: same address and ports, beside the old one, from the old one's snapshot.
     let new = PodRun::start_on(node.clone(), &rendered, Variant::AsDeployed);

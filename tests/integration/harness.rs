@@ -280,6 +280,18 @@ impl Drop for DnsServer {
     }
 }
 
+/// Whether `path` exists within `timeout` (polled).
+pub fn file_appears(path: &Path, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// Sends `message` to the DNS server at `addr` and returns its response.
 pub async fn exchange(
     addr: SocketAddr,

@@ -353,11 +353,8 @@ async fn clients_placed_by_their_pods_stay_placed_when_a_restart_answers_from_th
     {
         let first = DnsServer::start_api(&api, &args);
         first.expect_log("initial sync complete", WAIT);
-        let deadline = std::time::Instant::now() + WAIT;
-        while !std::path::Path::new(snapshot).exists() {
-            assert!(std::time::Instant::now() < deadline, "the snapshot was never saved");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let saved = crate::harness::file_appears(std::path::Path::new(snapshot), WAIT);
+        assert!(saved, "the snapshot was never saved");
     }
     // Without the API, the saved Pods still say which node 127.0.9.9 runs on.
     api.set_unavailable(true);

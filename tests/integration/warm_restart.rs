@@ -3,14 +3,14 @@
 //! and the log) instead of SERVFAIL, until the API's lists replace it.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_net::proto::op::ResponseCode;
 use hickory_net::proto::rr::RecordType;
 
 use crate::apiserver::{ApiServer, Resource};
 use crate::fixture;
-use crate::harness::{DnsServer, rdatas};
+use crate::harness::{DnsServer, file_appears, rdatas};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -24,13 +24,12 @@ fn start(api: &ApiServer, args: &[String]) -> DnsServer {
     DnsServer::start_api(api, &args)
 }
 
-/// Waits until `path` exists, at most 20 s.
-fn wait_for_file(path: &Path) {
-    let deadline = Instant::now() + WAIT;
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "{} was never written", path.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Runs an instance with `args` until it has listed and saved `snapshot`; returns it running.
+fn run_until_saved(api: &ApiServer, args: &[String], snapshot: &Path) -> DnsServer {
+    let server = start(api, args);
+    server.expect_log("initial sync complete", WAIT);
+    assert!(file_appears(snapshot, WAIT), "{} was never written", snapshot.display());
+    server
 }
 
 fn saved_snapshot_metric(server: &DnsServer) -> f64 {
@@ -46,9 +45,7 @@ async fn a_restart_while_the_api_is_down_answers_from_the_saved_snapshot_until_t
     let api = ApiServer::start();
     fixture::apply(&api);
     {
-        let first = start(&api, &args(&snapshot));
-        first.expect_log("initial sync complete", WAIT);
-        wait_for_file(&snapshot);
+        let first = run_until_saved(&api, &args(&snapshot), &snapshot);
         assert_eq!(saved_snapshot_metric(&first), 0.0, "a fresh list, not a saved snapshot");
     }
 
@@ -80,11 +77,7 @@ async fn a_snapshot_last_current_longer_ago_than_the_maximum_age_is_not_answered
     let snapshot = dir.path().join("snapshot.json");
     let api = ApiServer::start();
     fixture::apply(&api);
-    {
-        let first = start(&api, &args(&snapshot));
-        first.expect_log("initial sync complete", WAIT);
-        wait_for_file(&snapshot);
-    }
+    drop(run_until_saved(&api, &args(&snapshot), &snapshot));
     // As if saved, and last confirmed, two hours ago: a node that was down since.
     let text = std::fs::read_to_string(&snapshot).unwrap();
     let at = text.find("\"clusterdns/saved-at\":\"").unwrap() + "\"clusterdns/saved-at\":\"".len();
@@ -133,11 +126,7 @@ async fn a_snapshot_saved_with_namespace_labels_reads_back_whole() {
     fixture::apply_text(&api, "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {team: a}}\n");
     let mut with_labels = args(&snapshot);
     with_labels.extend(["--namespace-labels".to_string(), "team=a".to_string()]);
-    {
-        let first = start(&api, &with_labels);
-        first.expect_log("initial sync complete", WAIT);
-        wait_for_file(&snapshot);
-    }
+    drop(run_until_saved(&api, &with_labels, &snapshot));
     api.set_unavailable(true);
     let second = start(&api, &with_labels);
     second.expect_log("answering from the saved snapshot", WAIT);
